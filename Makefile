@@ -1,0 +1,53 @@
+# Two commands for a fresh machine with Python 3.11+, git and make:
+#   make run    set everything up, then serve the app with a worker (embedded Redis and sandbox provider by default)
+#   make test   set everything up, then lint and run unit, integration and end-to-end tests
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+INSTALLED := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT ?= 8000
+
+# Start the embedded Redis only where no REDIS_URL is given, the sandbox only where no Mailchimp key is.
+RUN_PROCESSES := web worker $(if $(REDIS_URL),,redis) $(if $(MAILCHIMP_API_KEY),,sandbox)
+
+.PHONY: run test lint unit integration e2e chromium install clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Debian's Chromium: Playwright's own browser downloads are not possible everywhere.
+chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "Chromium is missing at $(CHROMIUM); install Debian's chromium package." >&2; exit 1; }
+
+run: install
+	@echo "Handoff: open http://127.0.0.1:$(PORT)  (Ctrl-C stops everything)"
+	PATH="$(BIN):$$PATH" PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev $(RUN_PROCESSES)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -m integration tests
+
+e2e: install chromium
+	PATH="$(BIN):$$PATH" CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m e2e e2e
+
+test: install chromium lint
+	PATH="$(BIN):$$PATH" CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .data .test-results .pytest_cache .mypy_cache .ruff_cache

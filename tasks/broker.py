@@ -1,0 +1,47 @@
+"""The one Dramatiq broker of the project: Redis, Dramatiq's Retries, and the job state middleware."""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from tasks.job_store import RedisJobStore
+from tasks.middleware.job_state import JobStateMiddleware
+from tasks.middleware.worker_heartbeat import WorkerHeartbeat
+from webapp.settings import Settings, settings
+
+
+def build_broker(config: Settings) -> RedisBroker:
+    client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    return RedisBroker(
+        client=client,
+        middleware=[
+            AgeLimit(),
+            TimeLimit(),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(
+                max_retries=config.retry_max_retries,
+                min_backoff=config.retry_min_backoff_ms,
+                max_backoff=config.retry_max_backoff_ms,
+            ),
+            CurrentMessage(),
+            JobStateMiddleware(store=RedisJobStore(client, ttl_s=config.job_ttl_s)),
+            WorkerHeartbeat(client=client),
+        ],
+    )
+
+
+broker = build_broker(settings)
+dramatiq.set_broker(broker)

@@ -1,0 +1,80 @@
+"""Records every job's state for any actor: queued -> running -> (retrying -> running)* -> succeeded | failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import Broker, MessageProxy
+from dramatiq.logging import get_logger
+from dramatiq.middleware import Middleware
+
+from tasks.errors import describe_error
+from tasks.job_store import JobStore
+from tasks.jobs import SUMMARY_OPTION, JobFields, JobState, new_job_fields
+
+
+class JobStateMiddleware(Middleware):
+    """Keeps one Redis hash per job, written at each step of Dramatiq's message lifecycle.
+
+    `failed` is written only when Dramatiq gives up (retries exhausted, or an error the actor `throws`),
+    so a job that will be retried shows `retrying`, with its attempt and the time of its next try.
+
+    Parameters:
+      store(JobStore): Where states are written; writes never raise.
+    """
+
+    def __init__(self, *, store: JobStore) -> None:
+        self.logger = get_logger(__name__, type(self))
+        self.store = store
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {SUMMARY_OPTION}
+
+    def after_enqueue(self, broker: Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        if message.options.get("retries", 0) == 0:
+            actor = broker.get_actor(message.actor_name)
+            self.store.update(message.message_id, new_job_fields(actor, message))
+        elif delay is not None:
+            fields: JobFields = {
+                "state": JobState.RETRYING,
+                "next_retry_at": message.options["eta"],
+                "step": "Waiting to retry",
+            }
+            self.store.update(message.message_id, fields)
+        # else: a retry leaving the delay queue for its ready queue; still `retrying` until a worker runs it.
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        self.store.update(
+            message.message_id,
+            {
+                "state": JobState.RUNNING,
+                "attempt": message.options.get("retries", 0) + 1,
+                "next_retry_at": "",
+                "error": "",
+                "step": "Starting",
+            },
+        )
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None:
+            self.store.update(message.message_id, {"state": JobState.SUCCEEDED, "progress": 100})
+        else:
+            # Not final yet: Retries decides next, and after_enqueue or after_nack records its decision.
+            self.store.update(message.message_id, {"error": describe_error(exception)})
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        if message.failed:  # e.g. AgeLimit: the message was too old to run
+            self.store.update(message.message_id, {"error": "The job expired before a worker could run it."})
+
+    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
+        # The reason was recorded by after_process_message or after_skip_message.
+        self.store.update(message.message_id, {"state": JobState.FAILED, "next_retry_at": "", "step": "Gave up"})

@@ -1,0 +1,90 @@
+"""The Mailchimp client against a real HTTP server on loopback (the sandbox provider): what each answer
+becomes. No Redis, no worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.errors import PermanentError, TransientError
+from tasks.providers.mailchimp import MailchimpClient, subscriber_hash
+from tests.support.client import unique_email
+from tests.support.processes import free_port
+from tests.support.services import SandboxProvider
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def mailchimp(sandbox_provider: SandboxProvider) -> MailchimpClient:
+    return MailchimpClient(
+        base_url=sandbox_provider.url, api_key="key-us1", list_id="list", read_timeout_s=0.5, max_retry_after_ms=60_000
+    )
+
+
+def test_subscribing_twice_writes_the_same_member(
+    mailchimp: MailchimpClient, sandbox_provider: SandboxProvider
+) -> None:
+    email = unique_email()
+
+    mailchimp.subscribe(email)
+    mailchimp.subscribe(email.upper())
+
+    activity = sandbox_provider.activity(email)
+    assert activity["subscribed"] is True
+    assert activity["calls"] == 2
+
+
+def test_the_member_is_addressed_by_the_md5_of_the_lowercased_email() -> None:
+    assert subscriber_hash("Urist.McVankab@FreddiesJokes.com") == "62eeb292278cc15f5817cb78f7790b08"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_server_error_is_transient(
+    mailchimp: MailchimpClient, sandbox_provider: SandboxProvider, status: int
+) -> None:
+    email = unique_email()
+    sandbox_provider.script(email, {"status": status})
+
+    with pytest.raises(TransientError) as error:
+        mailchimp.subscribe(email)
+
+    assert f"({status})" in error.value.reason
+    assert error.value.delay is None, "no Retry-After: Dramatiq's exponential backoff decides"
+
+
+def test_a_429_is_transient_and_carries_retry_after(
+    mailchimp: MailchimpClient, sandbox_provider: SandboxProvider
+) -> None:
+    email = unique_email()
+    sandbox_provider.script(email, {"status": 429, "retry_after": "7"})
+
+    with pytest.raises(TransientError) as error:
+        mailchimp.subscribe(email)
+
+    assert error.value.delay == 7000
+
+
+def test_a_400_is_permanent_with_the_providers_detail(
+    mailchimp: MailchimpClient, sandbox_provider: SandboxProvider
+) -> None:
+    email = unique_email("invalid")
+
+    with pytest.raises(PermanentError) as error:
+        mailchimp.subscribe(email)
+
+    assert "looks fake or invalid" in error.value.reason
+
+
+def test_a_read_timeout_is_transient(mailchimp: MailchimpClient, sandbox_provider: SandboxProvider) -> None:
+    email = unique_email()
+    sandbox_provider.script(email, {"status": 200, "delay_s": 2})
+
+    with pytest.raises(TransientError, match="did not answer in time"):
+        mailchimp.subscribe(email)
+
+
+def test_a_refused_connection_is_transient() -> None:
+    client = MailchimpClient(base_url=f"http://127.0.0.1:{free_port()}", api_key="k", list_id="l")
+
+    with pytest.raises(TransientError, match="could not be reached"):
+        client.subscribe(unique_email())

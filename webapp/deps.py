@@ -1,0 +1,39 @@
+"""Dependencies, each a provider plus an Annotated alias so handler signatures stay short."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis.asyncio
+from fastapi import Depends
+from starlette.requests import Request
+
+from webapp.csrf import CsrfGuard, CsrfToken
+from webapp.htmx import is_htmx
+from webapp.settings import Settings
+from webapp.settings import settings as _settings
+
+
+def get_settings() -> Settings:
+    return _settings
+
+
+def get_redis(request: Request) -> redis.asyncio.Redis:
+    client: redis.asyncio.Redis = request.app.state.redis
+    return client
+
+
+def get_csrf_guard(request: Request) -> CsrfGuard:
+    guard: CsrfGuard = request.app.state.csrf
+    return guard
+
+
+def get_csrf_token(request: Request, guard: Annotated[CsrfGuard, Depends(get_csrf_guard)]) -> CsrfToken:
+    return guard.token_for(request)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[redis.asyncio.Redis, Depends(get_redis)]
+CsrfGuardDep = Annotated[CsrfGuard, Depends(get_csrf_guard)]
+CsrfTokenDep = Annotated[CsrfToken, Depends(get_csrf_token)]
+HtmxDep = Annotated[bool, Depends(is_htmx)]

@@ -1,0 +1,70 @@
+"""Every error answers with a page a person can read (or, for htmx, a notice in the status region)."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from webapp.csrf import CsrfRejected
+from webapp.templating import render_page_or_partial
+
+logger = logging.getLogger(__name__)
+
+_TITLES = {403: "Please try again", 404: "Not found", 503: "Back in a moment", 500: "Something went wrong"}
+
+
+def error_response(request: Request, status_code: int, message: str) -> Response:
+    return render_page_or_partial(
+        request,
+        page="error.html",
+        partial="partials/_notice.html",
+        context={"title": _TITLES.get(status_code, "Error"), "message": message, "status_code": status_code},
+        status_code=status_code,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if exc.status_code == 404 and exc.detail != "Not Found" else None
+    return error_response(request, exc.status_code, message or _default_message(exc.status_code))
+
+
+async def _csrf_rejected(request: Request, exc: Exception) -> Response:
+    return error_response(
+        request, 403, "Your form expired or did not come from this site. Reload the page and submit it again."
+    )
+
+
+async def _redis_unavailable(request: Request, exc: Exception) -> Response:
+    logger.warning("Redis is unavailable: %s", exc)
+    response = error_response(
+        request, 503, "We can't take requests right now. Nothing was sent; please try again in a minute."
+    )
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("Unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, _default_message(500))
+
+
+def _default_message(status_code: int) -> str:
+    if status_code == 404:
+        return "There is nothing at this address."
+    if status_code == 405:
+        return "This address does not accept that kind of request."
+    return "Something went wrong on our side. Please try again."
+
+
+def install_error_pages(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(redis.RedisError, _redis_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,49 @@
+"""Builds the app and wires its parts; nothing else lives here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from webapp.csrf import CsrfGuard
+from webapp.error_pages import install_error_pages
+from webapp.routes import health, jobs, subscribe
+from webapp.settings import settings
+from webapp.templating import PROJECT_ROOT
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Fail fast when Redis is down (a friendly 503 beats a hanging request); one quick retry rides out a
+    # dropped connection after a Redis restart.
+    app.state.redis = redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+    )
+    yield
+    await app.state.redis.aclose()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Handoff", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.csrf = CsrfGuard(
+        settings.secret_key.get_secret_value(), secure_cookies=settings.environment == "production"
+    )
+    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    app.include_router(subscribe.router)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    install_error_pages(app)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,26 @@
+"""Liveness for operators and load balancers: can we reach Redis, and is any worker alive?"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from fastapi import APIRouter
+from starlette.responses import JSONResponse
+
+from tasks.middleware.worker_heartbeat import HEARTBEATS_KEY, STALE_AFTER_S
+from webapp.deps import RedisDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def check_health(redis_client: RedisDep) -> JSONResponse:
+    try:
+        async with redis_client.pipeline(transaction=False) as pipe:
+            pipe.ping()
+            pipe.zcount(HEARTBEATS_KEY, time.time() - STALE_AFTER_S, "+inf")
+            _, workers = await pipe.execute()
+    except redis.RedisError:
+        return JSONResponse({"status": "unavailable", "redis": "unreachable", "workers": None}, status_code=503)
+    return JSONResponse({"status": "ok" if workers else "degraded", "redis": "ok", "workers": workers})

@@ -1,0 +1,65 @@
+"""The subscribe page and its form: validate, enqueue, answer at once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from fastapi import APIRouter, Form
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tasks.actors.subscribe import subscribe_email
+from tasks.async_enqueue import enqueue_job
+from webapp.deps import CsrfGuardDep, CsrfTokenDep, HtmxDep, RedisDep, SettingsDep
+from webapp.templating import render, render_page_or_partial
+
+router = APIRouter(tags=["subscribe"])
+
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
+
+
+@router.get("/")
+async def show_subscribe_page(request: Request, csrf: CsrfTokenDep) -> Response:
+    response = render(request, "index.html", {"csrf_token": csrf.value, "email": "", "error": ""})
+    csrf.set_cookie(response)
+    return response
+
+
+@router.post("/subscribe")
+async def submit_subscription(
+    request: Request,
+    redis: RedisDep,
+    settings: SettingsDep,
+    guard: CsrfGuardDep,
+    csrf: CsrfTokenDep,
+    htmx: HtmxDep,
+    email: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    guard.verify(request, csrf_token)
+    try:
+        if len(email) > MAX_EMAIL_LENGTH:
+            raise EmailNotValidError("That address is too long.")
+        address = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        return _invalid_form(request, csrf.value, email, str(exc), htmx)
+
+    job = await enqueue_job(redis, subscribe_email, address, ttl_s=settings.job_ttl_s)
+    if not htmx:
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    return render(request, "partials/_job.html", {"job": job}, status_code=202, headers={"Vary": "HX-Request"})
+
+
+def _invalid_form(request: Request, csrf_token: str, email: str, error: str, htmx: bool) -> Response:
+    context = {"csrf_token": csrf_token, "email": email, "error": error}
+    # htmx posted into the status region; the error belongs in the form, so point the swap there.
+    headers = {"HX-Retarget": "#subscribe-form", "HX-Reswap": "outerHTML"} if htmx else None
+    return render_page_or_partial(
+        request,
+        page="index.html",
+        partial="partials/_subscribe_form.html",
+        context=context,
+        status_code=422,
+        headers=headers,
+    )

@@ -1,0 +1,71 @@
+"""Handoff's configuration: read once from the environment into one object."""
+
+import secrets
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Where `make run` starts its embedded redis-server when REDIS_URL is unset.
+EMBEDDED_REDIS_URL = "redis://127.0.0.1:6391/0"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    redis_url: str = EMBEDDED_REDIS_URL
+    port: int = 8000
+    # Random per process in development, so a fresh clone needs no secret; production must set one.
+    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+
+    mailchimp_api_key: SecretStr | None = None
+    mailchimp_list_id: str = "sandbox-list"
+    mailchimp_base_url: str | None = None
+
+    sandbox_url: str = "http://127.0.0.1:8025"
+    sandbox_delay_s: float = Field(default=1.0, ge=0)
+    sandbox_failure_rate: float = Field(default=0.3, ge=0, le=1)
+
+    stripe_webhook_secret: SecretStr | None = None
+    standard_webhook_secret: SecretStr | None = None
+
+    provider_connect_timeout_s: float = Field(default=3.0, gt=0)
+    provider_read_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Dramatiq's Retries middleware: budget and exponential backoff (milliseconds).
+    retry_max_retries: int = Field(default=5, ge=0)
+    retry_min_backoff_ms: int = Field(default=2_000, gt=0)
+    retry_max_backoff_ms: int = Field(default=5 * 60_000, gt=0)
+
+    job_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str) -> str:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return url
+
+    @model_validator(mode="after")
+    def _production_needs_a_secret(self) -> "Settings":
+        if self.environment == "production" and "secret_key" not in self.model_fields_set:
+            raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")
+        return self
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.mailchimp_api_key is None
+
+    @property
+    def mailchimp_url(self) -> str:
+        """The API root: explicit, else the key's data centre (`…-us21`), else the bundled sandbox."""
+        if self.mailchimp_base_url:
+            return self.mailchimp_base_url.rstrip("/")
+        if self.mailchimp_api_key is None:
+            return self.sandbox_url
+        _, _, data_centre = self.mailchimp_api_key.get_secret_value().rpartition("-")
+        return f"https://{data_centre or 'us1'}.api.mailchimp.com"
+
+
+settings = Settings()

@@ -1,0 +1,42 @@
+"""Jinja2 rendering, and the one helper that decides between a whole page and its htmx partial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from webapp.htmx import is_htmx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, context or {}, status_code=status_code, headers=headers)
+
+
+def render_page_or_partial(
+    request: Request,
+    *,
+    page: str,
+    partial: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """htmx asks for the partial, a browser without JavaScript gets the page; caches must keep them apart."""
+    response = render(request, partial if is_htmx(request) else page, context, status_code=status_code, headers=headers)
+    response.headers["Vary"] = "HX-Request"
+    return response
