@@ -45,3 +45,15 @@ def test_a_job_page_while_redis_is_down_gets_a_503_page(client: HandoffClient) -
 
     assert response.status_code == 503
     assert "Back in a moment" in response.text
+
+
+def test_a_job_poll_while_redis_is_down_keeps_polling_without_claiming_a_state(client: HandoffClient) -> None:
+    job_id = "00000000-0000-4000-8000-000000000000"
+
+    response = client.job_partial(job_id)
+
+    assert response.status_code == 503
+    assert f'hx-get="/jobs/{job_id}"' in response.text
+    assert "hx-trigger=" in response.text
+    assert "data-state" not in response.text
+    assert "Your request is safe" in response.text

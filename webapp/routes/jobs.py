@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import uuid
 
+import redis
 from fastapi import APIRouter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tasks.jobs import Job, job_key
-from webapp.deps import RedisDep
-from webapp.templating import render_page_or_partial
+from webapp.deps import HtmxDep, RedisDep
+from webapp.templating import render, render_page_or_partial
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}")
-async def show_job(request: Request, job_id: str, redis: RedisDep) -> Response:
+async def show_job(request: Request, job_id: str, redis_client: RedisDep, htmx: HtmxDep) -> Response:
     if not _is_message_id(job_id):
         raise HTTPException(status_code=404, detail="There is no job with that id.")
-    fields = await redis.hgetall(job_key(job_id))
+    try:
+        fields = await redis_client.hgetall(job_key(job_id))
+    except redis.RedisError:
+        if not htmx:
+            raise  # the 503 page, which a no-JS browser reloads by hand
+        # An error notice would end the polling chain; this keeps it alive until Redis is back.
+        headers = {"Cache-Control": "no-store", "Retry-After": "2", "Vary": "HX-Request"}
+        return render(request, "partials/_job_unreachable.html", {"job_id": job_id}, status_code=503, headers=headers)
     if not fields:
         raise HTTPException(status_code=404, detail="There is no job with that id. Jobs are kept for 7 days.")
     job = Job.from_hash(job_id, fields)
