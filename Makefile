@@ -12,6 +12,8 @@ PORT ?= 8000
 
 # Start the embedded Redis only where no REDIS_URL is given, the sandbox only where no Mailchimp key is.
 RUN_PROCESSES := web worker $(if $(REDIS_URL),,redis) $(if $(MAILCHIMP_API_KEY),,sandbox)
+# A development-only signing secret, so "Send a test webhook" works out of the box; set your own for Stripe.
+DEV_STRIPE_WEBHOOK_SECRET := whsec_handoff_development_only
 
 .PHONY: run test lint unit integration e2e chromium install clean
 
@@ -30,7 +32,8 @@ chromium:
 
 run: install
 	@echo "Handoff: open http://127.0.0.1:$(PORT)  (Ctrl-C stops everything)"
-	PATH="$(BIN):$$PATH" PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev $(RUN_PROCESSES)
+	PATH="$(BIN):$$PATH" PORT=$(PORT) STRIPE_WEBHOOK_SECRET="$${STRIPE_WEBHOOK_SECRET:-$(DEV_STRIPE_WEBHOOK_SECRET)}" \
+		$(BIN)/honcho start -f Procfile.dev $(RUN_PROCESSES)
 
 lint: install
 	$(BIN)/ruff check .

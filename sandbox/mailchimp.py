@@ -11,25 +11,16 @@ no account and its tests can break the provider at will.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header
+from fastapi import APIRouter, FastAPI, Header
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from webapp.settings import settings
-
-
-class ScriptedAnswer(BaseModel):
-    status: int = 200
-    retry_after: str | None = None
-    delay_s: float = Field(default=0.0, ge=0, le=120)
-    detail: str | None = None
+from sandbox.faults import Faults, ScriptedAnswer, problem
 
 
 class Script(BaseModel):
@@ -42,32 +33,21 @@ class MemberBody(BaseModel):
     status_if_new: str = "subscribed"
 
 
-class Sandbox:
+class Mailchimp:
     """All the provider's state, in memory: the sandbox is one process."""
 
     def __init__(self) -> None:
         self.members: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: dict[str, list[float]] = defaultdict(list)
         self.writes: dict[str, int] = defaultdict(int)
-        self.scripts: dict[str, deque[ScriptedAnswer]] = defaultdict(deque)
+        self.faults = Faults()
 
 
-sandbox = Sandbox()
-app = FastAPI(title="Handoff sandbox email provider", docs_url=None, redoc_url=None)
+mailchimp = Mailchimp()
+router = APIRouter(tags=["mailchimp"])
 
 
-def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {
-        "type": "https://mailchimp.com/developer/marketing/docs/errors/",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": "",
-    }
-    return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
-
-
-@app.put("/3.0/lists/{list_id}/members/{subscriber_hash}")
+@router.put("/3.0/lists/{list_id}/members/{subscriber_hash}")
 async def upsert_member(
     list_id: str,
     subscriber_hash: str,
@@ -75,55 +55,42 @@ async def upsert_member(
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     email = body.email_address.lower()
-    sandbox.calls[email].append(time.time())
+    mailchimp.calls[email].append(time.time())
     if not authorization or not authorization.startswith("Basic "):
-        return _problem(401, "API Key Missing", "Your request did not include an API key.")
+        return problem(401, "API Key Missing", "Your request did not include an API key.")
     if hashlib.md5(email.encode(), usedforsecurity=False).hexdigest() != subscriber_hash:
-        return _problem(400, "Invalid Resource", "The subscriber hash does not match the email address.")
+        return problem(400, "Invalid Resource", "The subscriber hash does not match the email address.")
+    failure = await mailchimp.faults.misbehave(email)
+    if failure is not None:
+        return failure
+    if email.startswith("invalid"):
+        detail = f"{body.email_address} looks fake or invalid, please enter a real email address."
+        return problem(400, "Invalid Resource", detail)
 
-    scripted = sandbox.scripts[email].popleft() if sandbox.scripts[email] else None
-    if scripted is not None:
-        await asyncio.sleep(scripted.delay_s)
-        if scripted.status >= 400:
-            headers = {"Retry-After": scripted.retry_after} if scripted.retry_after else None
-            return _problem(scripted.status, "Scripted failure", scripted.detail or "Scripted failure.", headers)
-    else:
-        await asyncio.sleep(settings.sandbox_delay_s)
-        if email.startswith("invalid"):
-            return _problem(
-                400,
-                "Invalid Resource",
-                f"{body.email_address} looks fake or invalid, please enter a real email address.",
-            )
-        if random.random() < settings.sandbox_failure_rate:
-            if random.random() < 0.5:
-                return _problem(
-                    429, "Too Many Requests", "You have exceeded the limit of requests.", {"Retry-After": "2"}
-                )
-            return _problem(503, "Service Unavailable", "The sandbox is pretending to be down.")
-
-    sandbox.writes[email] += 1
-    member = sandbox.members.setdefault(
+    mailchimp.writes[email] += 1
+    member = mailchimp.members.setdefault(
         (list_id, subscriber_hash), {"id": subscriber_hash, "email_address": email, "status": body.status_if_new}
     )
     return JSONResponse(member)
 
 
-@app.post("/sandbox/script")
+@router.post("/sandbox/script")
 async def script_answers(script: Script) -> dict[str, int]:
-    queue = sandbox.scripts[script.email.lower()]
-    queue.extend(script.answers)
-    return {"queued": len(queue)}
+    return {"queued": mailchimp.faults.script(script.email.lower(), script.answers)}
 
 
-@app.get("/sandbox/members/{email}")
+@router.get("/sandbox/members/{email}")
 async def member_activity(email: str) -> dict[str, Any]:
     email = email.lower()
-    subscribed = any(m["email_address"] == email for m in sandbox.members.values())
+    subscribed = any(m["email_address"] == email for m in mailchimp.members.values())
     return {
         "email": email,
-        "calls": len(sandbox.calls[email]),
-        "call_times": sandbox.calls[email],
-        "writes": sandbox.writes[email],
+        "calls": len(mailchimp.calls[email]),
+        "call_times": mailchimp.calls[email],
+        "writes": mailchimp.writes[email],
         "subscribed": subscribed,
     }
+
+
+app = FastAPI(title="Handoff sandbox: email provider", docs_url=None, redoc_url=None)
+app.include_router(router)

@@ -45,3 +45,6 @@ def build_broker(config: Settings) -> RedisBroker:
 
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
+
+#: The worker's Redis connection pool, shared with actors that keep their own records (orders, steps).
+redis_client: redis.Redis = broker.client

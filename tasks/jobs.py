@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,6 +76,22 @@ def _datetime(ms: str) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class StepView:
+    """One named step of a multi-step job, as the job page shows it."""
+
+    name: str
+    label: str
+    state: str  # pending | running | done | failed
+
+
+def _steps(encoded: str) -> tuple[StepView, ...]:
+    try:
+        return tuple(StepView(str(s["name"]), str(s["label"]), str(s["state"])) for s in json.loads(encoded or "[]"))
+    except (ValueError, TypeError, KeyError):
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     id: str
     state: JobState
@@ -88,6 +105,7 @@ class Job:
     summary: str
     created_at: datetime | None
     updated_at: datetime | None
+    steps: tuple[StepView, ...] = ()
 
     @classmethod
     def from_hash(cls, job_id: str, fields: Mapping[Any, Any]) -> Job:
@@ -109,6 +127,7 @@ class Job:
             summary=get("summary"),
             created_at=_datetime(get("created_at")),
             updated_at=_datetime(get("updated_at")),
+            steps=_steps(get("steps")),
         )
 
     @property

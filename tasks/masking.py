@@ -2,7 +2,8 @@
 
 import re
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-]+)@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# Any local part a validator accepts (unicode, apostrophes, +tags), stopping at spaces and markup.
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"]+@[\w.\-]+\.\w{2,}")
 
 
 def mask_email(email: str) -> str:
@@ -15,4 +16,4 @@ def mask_email(email: str) -> str:
 
 def mask_emails_in(text: str) -> str:
     """Masks every email address inside free text, such as a provider's error message."""
-    return _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+    return _EMAIL.sub(lambda match: mask_email(match.group(0)), text)

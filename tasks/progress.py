@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from tasks.jobs import JobFields
 from tasks.middleware.job_state import JobStateMiddleware
 
 
-def report_progress(percent: int, step: str) -> None:
-    """Records how far the current job is (0-100) and what it is doing, in words a person understands."""
+def report_progress(percent: int, step: str, *, steps: Sequence[dict[str, str]] | None = None) -> None:
+    """Records how far the current job is (0-100) and what it is doing, in words a person understands; a job of
+    named steps also passes each step's `name`, `label` and `state` (pending, running, done, failed)."""
     message = CurrentMessage.get_current_message()
     if message is None:
         return  # called outside a worker, e.g. the actor run directly in a test
-    broker = dramatiq.get_broker()
-    for middleware in broker.middleware:
+    fields: JobFields = {"progress": max(0, min(100, percent)), "step": step}
+    if steps is not None:
+        fields["steps"] = json.dumps(list(steps))
+    for middleware in dramatiq.get_broker().middleware:
         if isinstance(middleware, JobStateMiddleware):
-            middleware.store.update(message.message_id, {"progress": max(0, min(100, percent)), "step": step})
+            middleware.store.update(message.message_id, fields)

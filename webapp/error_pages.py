@@ -15,7 +15,13 @@ from webapp.templating import render_page_or_partial
 
 logger = logging.getLogger(__name__)
 
-_TITLES = {403: "Please try again", 404: "Not found", 503: "Back in a moment", 500: "Something went wrong"}
+_TITLES = {
+    403: "Please try again",
+    404: "Not found",
+    409: "Not now",
+    503: "Back in a moment",
+    500: "Something went wrong",
+}
 
 
 def error_response(request: Request, status_code: int, message: str) -> Response:

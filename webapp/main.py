@@ -13,7 +13,7 @@ from redis.backoff import ExponentialBackoff
 
 from webapp.csrf import CsrfGuard
 from webapp.error_pages import install_error_pages
-from webapp.routes import health, jobs, subscribe
+from webapp.routes import events, health, jobs, subscribe, webhooks
 from webapp.settings import settings
 from webapp.templating import PROJECT_ROOT
 
@@ -41,6 +41,8 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.include_router(subscribe.router)
     app.include_router(jobs.router)
+    app.include_router(webhooks.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     install_error_pages(app)
     return app

@@ -3,6 +3,7 @@
 import secrets
 from typing import Literal
 
+import standardwebhooks
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,7 +12,8 @@ EMBEDDED_REDIS_URL = "redis://127.0.0.1:6391/0"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # An empty variable counts as unset, as operators expect of `STRIPE_WEBHOOK_SECRET=`.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     environment: Literal["development", "production"] = "development"
     redis_url: str = EMBEDDED_REDIS_URL
@@ -27,7 +29,12 @@ class Settings(BaseSettings):
     sandbox_delay_s: float = Field(default=1.0, ge=0)
     sandbox_failure_rate: float = Field(default=0.3, ge=0, le=1)
 
+    fulfilment_api_key: SecretStr | None = None
+    fulfilment_base_url: str | None = None
+
     stripe_webhook_secret: SecretStr | None = None
+    # Standard Webhooks: one secret per source (JSON: {"fulfilment": "whsec_..."}), and a fallback for the rest.
+    standard_webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     standard_webhook_secret: SecretStr | None = None
 
     provider_connect_timeout_s: float = Field(default=3.0, gt=0)
@@ -39,6 +46,8 @@ class Settings(BaseSettings):
     retry_max_backoff_ms: int = Field(default=5 * 60_000, gt=0)
 
     job_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    # Longer than any sender's retry window (Stripe retries for 3 days), so a late replay is still recognised.
+    event_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
 
     @field_validator("redis_url")
     @classmethod
@@ -46,6 +55,23 @@ class Settings(BaseSettings):
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return url
+
+    @field_validator("standard_webhook_secrets")
+    @classmethod
+    def _standard_secrets_decode(cls, secrets_by_source: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for secret in secrets_by_source.values():
+            cls._standard_secret_decodes(secret)
+        return secrets_by_source
+
+    @field_validator("standard_webhook_secret")
+    @classmethod
+    def _standard_secret_decodes(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            try:
+                standardwebhooks.Webhook(secret.get_secret_value())
+            except Exception as exc:
+                raise ValueError("a Standard Webhooks secret is whsec_ followed by base64") from exc
+        return secret
 
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> "Settings":
@@ -57,6 +83,13 @@ class Settings(BaseSettings):
     def uses_sandbox(self) -> bool:
         return self.mailchimp_api_key is None
 
+    def standard_webhook_secret_for(self, source: str) -> SecretStr | None:
+        return self.standard_webhook_secrets.get(source, self.standard_webhook_secret)
+
+    @property
+    def fulfilment_url(self) -> str:
+        return (self.fulfilment_base_url or self.sandbox_url).rstrip("/")
+
     @property
     def mailchimp_url(self) -> str:
         """The API root: explicit, else the key's data centre (`…-us21`), else the bundled sandbox."""
@@ -64,8 +97,9 @@ class Settings(BaseSettings):
             return self.mailchimp_base_url.rstrip("/")
         if self.mailchimp_api_key is None:
             return self.sandbox_url
-        _, _, data_centre = self.mailchimp_api_key.get_secret_value().rpartition("-")
-        return f"https://{data_centre or 'us1'}.api.mailchimp.com"
+        # Never put the key itself in a host name: a key without a `-dc` suffix means the default, us1.
+        _, dash, data_centre = self.mailchimp_api_key.get_secret_value().rpartition("-")
+        return f"https://{data_centre if dash and data_centre else 'us1'}.api.mailchimp.com"
 
 
 settings = Settings()

@@ -11,7 +11,7 @@ def retry_after_ms(value: str | None, *, cap_ms: int) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isdigit() alone accepts "²", which float() refuses
         seconds = float(value)
     else:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.errors import PermanentError, TransientError
+from tasks.providers.http import Provider
 from tasks.providers.mailchimp import MailchimpClient, subscriber_hash
 from tests.support.client import unique_email
 from tests.support.processes import free_port
@@ -16,9 +17,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def mailchimp(sandbox_provider: SandboxProvider) -> MailchimpClient:
-    return MailchimpClient(
-        base_url=sandbox_provider.url, api_key="key-us1", list_id="list", read_timeout_s=0.5, max_retry_after_ms=60_000
-    )
+    provider = Provider("The email provider", read_timeout_s=0.5, max_retry_after_ms=60_000)
+    return MailchimpClient(base_url=sandbox_provider.url, api_key="key-us1", list_id="list", provider=provider)
 
 
 def test_subscribing_twice_writes_the_same_member(

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.support.client import HandoffClient, unique_email
-from tests.support.processes import free_port, stop
-from tests.support.services import start_web
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def client(app_env: dict[str, str], logs_dir: Path) -> Iterator[HandoffClient]:
-    # Given a web app whose Redis is a port nobody listens on
-    env = {**app_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    url, process = start_web(env, logs_dir / "web-without-redis.log")
-    yield HandoffClient(url)
-    stop(process)
+@pytest.fixture
+def client(web_url_without_redis: str) -> HandoffClient:
+    return HandoffClient(web_url_without_redis)
 
 
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "no-js"])

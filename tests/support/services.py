@@ -3,6 +3,8 @@ each a real process on a free loopback port, started once and shared by the inte
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +30,10 @@ FAST_RETRIES = {
 }
 
 
+STRIPE_WEBHOOK_SECRET = "whsec_test_stripe_secret"
+FULFILMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-fulfilment-webhook-secret!!").decode()
+
+
 @dataclass
 class RedisServer:
     port: int
@@ -42,7 +48,8 @@ class RedisServer:
 
 @dataclass
 class SandboxProvider:
-    """The bundled sandbox Mailchimp, scripted per address: `script(email, {"status": 503}, ...)`."""
+    """The bundled sandbox providers: Mailchimp scripted per address (`script(email, {"status": 503})`), the
+    warehouse per idempotency key (`script_shipments(key, {"status": 503})`)."""
 
     url: str
 
@@ -52,6 +59,16 @@ class SandboxProvider:
 
     def activity(self, email: str) -> dict[str, object]:
         response = requests.get(f"{self.url}/sandbox/members/{email}", timeout=5)
+        response.raise_for_status()
+        result: dict[str, object] = response.json()
+        return result
+
+    def script_shipments(self, idempotency_key: str, *answers: dict[str, object]) -> None:
+        body = {"key": idempotency_key, "answers": answers}
+        requests.post(f"{self.url}/sandbox/fulfilment/script", json=body, timeout=5).raise_for_status()
+
+    def shipments(self, idempotency_key: str) -> dict[str, object]:
+        response = requests.get(f"{self.url}/sandbox/fulfilment/keys/{idempotency_key}", timeout=5)
         response.raise_for_status()
         result: dict[str, object] = response.json()
         return result
@@ -96,7 +113,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def sandbox_provider(logs_dir: Path) -> Iterator[SandboxProvider]:
     port = free_port()
     process = start(
-        [str(BIN / "uvicorn"), "sandbox.mailchimp:app", "--host", "127.0.0.1", "--port", str(port)],
+        [str(BIN / "uvicorn"), "sandbox.app:app", "--host", "127.0.0.1", "--port", str(port)],
         env={"SANDBOX_DELAY_S": "0", "SANDBOX_FAILURE_RATE": "0"},
         log=logs_dir / "sandbox.log",
     )
@@ -107,13 +124,13 @@ def sandbox_provider(logs_dir: Path) -> Iterator[SandboxProvider]:
 
 @pytest.fixture(scope="session")
 def app_env(redis_server: RedisServer, sandbox_provider: SandboxProvider) -> dict[str, str]:
-    """The environment web and worker share, as an operator would set it."""
+    """The environment web and worker share, as `make run` sets it: every provider is the sandbox."""
     return {
         "REDIS_URL": redis_server.url,
-        "MAILCHIMP_API_KEY": "test-key-us1",
-        "MAILCHIMP_BASE_URL": sandbox_provider.url,
-        "MAILCHIMP_LIST_ID": "test-list",
+        "SANDBOX_URL": sandbox_provider.url,
         "SECRET_KEY": "test-secret-key",
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        "STANDARD_WEBHOOK_SECRETS": json.dumps({"fulfilment": FULFILMENT_WEBHOOK_SECRET}),
         **FAST_RETRIES,
     }
 
@@ -144,5 +161,24 @@ def start_web(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[byt
 def web_url(app_env: dict[str, str], worker: subprocess.Popen[bytes], logs_dir: Path) -> Iterator[str]:
     """The base URL of the whole stack: web, worker, Redis and the sandbox provider."""
     url, process = start_web(app_env, logs_dir / "web.log")
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def web_url_without_redis(app_env: dict[str, str], logs_dir: Path) -> Iterator[str]:
+    """The web app with a REDIS_URL where nobody listens."""
+    url, process = start_web(
+        {**app_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, logs_dir / "web-no-redis.log"
+    )
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def web_url_without_secrets(app_env: dict[str, str], logs_dir: Path) -> Iterator[str]:
+    """The web app with no webhook secret configured."""
+    env = {**app_env, "STRIPE_WEBHOOK_SECRET": "", "STANDARD_WEBHOOK_SECRETS": "{}"}
+    url, process = start_web(env, logs_dir / "web-no-secrets.log")
     yield url
     stop(process)

@@ -48,7 +48,9 @@ async def submit_subscription(
     job = await enqueue_job(redis, subscribe_email, address, ttl_s=settings.job_ttl_s)
     if not htmx:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-    return render(request, "partials/_job.html", {"job": job}, status_code=202, headers={"Vary": "HX-Request"})
+    # The job goes into the status region; a fresh form rides along out of band, clearing any earlier error.
+    context = {"job": job, "csrf_token": csrf.value, "email": "", "error": "", "out_of_band": True}
+    return render(request, "partials/_subscribed.html", context, status_code=202, headers={"Vary": "HX-Request"})
 
 
 def _invalid_form(request: Request, csrf_token: str, email: str, error: str, htmx: bool) -> Response:

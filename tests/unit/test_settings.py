@@ -1,0 +1,126 @@
+"""Settings: what the environment may and may not say."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from webapp.settings import EMBEDDED_REDIS_URL, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what a test sets reaches Settings, whatever the machine's environment holds."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_development_needs_no_configuration_at_all() -> None:
+    settings = Settings()
+
+    assert settings.environment == "development"
+    assert settings.redis_url == EMBEDDED_REDIS_URL
+    assert len(settings.secret_key.get_secret_value()) >= 32
+    assert settings.uses_sandbox
+
+
+def test_each_development_process_gets_its_own_random_secret() -> None:
+    assert Settings().secret_key.get_secret_value() != Settings().secret_key.get_secret_value()
+
+
+def test_production_without_a_secret_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+
+    with pytest.raises(ValidationError, match="SECRET_KEY is required when ENVIRONMENT=production"):
+        Settings()
+
+
+def test_production_with_a_secret_key_from_the_environment_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
+
+    assert Settings().secret_key.get_secret_value() == "a-long-random-production-secret"
+
+
+def test_production_with_an_empty_secret_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `SECRET_KEY=` would otherwise sign every CSRF token with an empty key
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "")
+
+    with pytest.raises(ValidationError, match="SECRET_KEY is required when ENVIRONMENT=production"):
+        Settings()
+
+
+def test_the_secret_key_never_shows_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
+
+    assert "a-long-random-production-secret" not in repr(Settings())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "rediss://:password@ec2-1-2-3-4.compute-1.amazonaws.com:25070",
+        "unix:///run/redis.sock",
+    ],
+)
+def test_redis_urls_with_a_redis_scheme_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+
+    assert Settings().redis_url == url
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "127.0.0.1:6379", "memcached://127.0.0.1:11211"])
+def test_a_redis_url_with_another_scheme_is_refused(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+
+    with pytest.raises(ValidationError, match="REDIS_URL must start with redis://, rediss:// or unix://"):
+        Settings()
+
+
+def test_an_empty_redis_url_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "")
+
+    assert Settings().redis_url == EMBEDDED_REDIS_URL
+
+
+def test_the_mailchimp_url_comes_from_the_data_centre_in_the_api_key() -> None:
+    settings = Settings(mailchimp_api_key=SecretStr("0123456789abcdef-us21"))
+
+    assert settings.mailchimp_url == "https://us21.api.mailchimp.com"
+    assert not settings.uses_sandbox
+
+
+def test_an_explicit_mailchimp_base_url_wins_without_its_trailing_slash() -> None:
+    settings = Settings(
+        mailchimp_api_key=SecretStr("0123456789abcdef-us21"), mailchimp_base_url="http://127.0.0.1:9999/"
+    )
+
+    assert settings.mailchimp_url == "http://127.0.0.1:9999"
+
+
+def test_without_an_api_key_the_sandbox_provider_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_URL", "http://127.0.0.1:8111")
+
+    settings = Settings()
+
+    assert settings.uses_sandbox
+    assert settings.mailchimp_url == "http://127.0.0.1:8111"
+
+
+def test_an_api_key_without_a_data_centre_falls_back_to_us1_and_stays_out_of_the_url() -> None:
+    settings = Settings(mailchimp_api_key=SecretStr("0123456789abcdef"))
+
+    assert settings.mailchimp_url == "https://us1.api.mailchimp.com"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SANDBOX_FAILURE_RATE", "1.5"), ("SANDBOX_DELAY_S", "-1"), ("RETRY_MAX_RETRIES", "-1"), ("PORT", "web")],
+)
+def test_out_of_range_numbers_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError):
+        Settings()

@@ -1,0 +1,165 @@
+"""Received webhook events in Redis: stored, deduplicated and enqueued atomically, listed, replayed.
+
+`handoff:event:<source>:<id>` is one event's hash; `handoff:events` indexes the newest by receipt time.
+An event id is accepted once: a WATCH on its key makes "seen before?" and "store + enqueue" one atomic step,
+so concurrent deliveries of one event give one job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import redis.asyncio
+from redis.exceptions import WatchError
+
+from tasks.async_enqueue import prepare_job
+from tasks.event_handlers import EventHandler
+from tasks.jobs import Job, JobFields, job_key
+from webapp.webhook_verification import VerifiedEvent
+
+EVENTS_INDEX = "handoff:events"
+#: How many events the index keeps; older ones stay readable by key until their TTL.
+INDEX_SIZE = 1000
+
+
+def event_key(source: str, event_id: str) -> str:
+    return f"handoff:event:{source}:{event_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    source: str
+    event_id: str
+    type: str
+    received_at: datetime
+    verification: str
+    status: str  # accepted | ignored
+    job_id: str
+    replays: int
+    body: str
+
+    @classmethod
+    def from_hash(cls, fields: Mapping[Any, Any]) -> StoredEvent:
+        """From a hash read with `decode_responses=True`."""
+        return cls(
+            source=fields["source"],
+            event_id=fields["event_id"],
+            type=fields["type"],
+            received_at=datetime.fromtimestamp(int(fields["received_at"]) / 1000, tz=UTC),
+            verification=fields["verification"],
+            status=fields["status"],
+            job_id=fields.get("job_id", ""),
+            replays=int(fields.get("replays") or 0),
+            body=fields["body"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    outcome: Literal["accepted", "ignored", "duplicate"]
+    job_id: str | None
+
+
+async def receive(
+    client: redis.asyncio.Redis,
+    source: str,
+    event: VerifiedEvent,
+    handler: EventHandler | None,
+    *,
+    job_ttl_s: int,
+    event_ttl_s: int,
+) -> Receipt:
+    """Stores the event and enqueues its job, unless its id was seen before."""
+    prepared = handler and prepare_job(handler.actor, *handler.arguments(event.event_id, event.body))
+    key = event_key(source, event.event_id)
+    now_ms = int(time.time() * 1000)
+    job_id = prepared.message.message_id if prepared else ""
+    fields: JobFields = {
+        "source": source,
+        "event_id": event.event_id,
+        "type": event.type,
+        "received_at": now_ms,
+        "verification": event.scheme,
+        "status": "accepted" if prepared else "ignored",
+        "job_id": job_id,
+        "replays": 0,
+        "body": json.dumps(event.body),
+    }
+    async with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(key)
+                seen_job_id = await pipe.hget(key, "job_id")
+                if seen_job_id is not None:
+                    return Receipt("duplicate", str(seen_job_id) or None)
+                pipe.multi()
+                pipe.hset(key, mapping=fields)
+                pipe.expire(key, event_ttl_s)
+                pipe.zadd(EVENTS_INDEX, {f"{source}:{event.event_id}": now_ms})
+                pipe.zremrangebyrank(EVENTS_INDEX, 0, -INDEX_SIZE - 1)
+                if prepared:
+                    prepared.stage(pipe, ttl_s=job_ttl_s)
+                await pipe.execute()
+                return Receipt("accepted", job_id) if prepared else Receipt("ignored", None)
+            except WatchError:
+                continue  # another delivery of this event won the race; the next pass sees its job
+
+
+async def latest(client: redis.asyncio.Redis, *, limit: int = 50) -> list[tuple[StoredEvent, Job | None]]:
+    """The newest events with their jobs' current state, in three round trips whatever the count."""
+    members = await client.zrevrange(EVENTS_INDEX, 0, limit - 1)
+    async with client.pipeline(transaction=False) as pipe:
+        for member in members:
+            source, _, event_id = str(member).partition(":")
+            pipe.hgetall(event_key(source, event_id))
+        events = [StoredEvent.from_hash(fields) for fields in await pipe.execute() if fields]
+    async with client.pipeline(transaction=False) as pipe:
+        for event in events:
+            pipe.hgetall(job_key(event.job_id or "none"))
+        jobs = await pipe.execute()
+    return [(event, Job.from_hash(event.job_id, job) if job else None) for event, job in zip(events, jobs, strict=True)]
+
+
+class NotReplayable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def replay(
+    client: redis.asyncio.Redis,
+    source: str,
+    event_id: str,
+    handler_lookup: Callable[[str, str], EventHandler | None],
+    *,
+    job_ttl_s: int,
+) -> Job:
+    """Runs a failed event's job again, as a new job; its steps resume where the failed one stopped."""
+    key = event_key(source, event_id)
+    async with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(key)
+                fields = await pipe.hgetall(key)
+                if not fields:
+                    raise NotReplayable("There is no such event.")
+                event = StoredEvent.from_hash(fields)
+                state = await pipe.hget(job_key(event.job_id), "state") if event.job_id else None
+                if state != "failed":
+                    raise NotReplayable("Only an event whose job failed can be replayed.")
+                handler = handler_lookup(event.source, event.type)
+                if handler is None:
+                    raise NotReplayable("Nothing handles this type of event any more.")
+                prepared = prepare_job(handler.actor, *handler.arguments(event.event_id, json.loads(event.body)))
+                pipe.multi()
+                pipe.hset(key, mapping={"job_id": prepared.message.message_id, "replays": event.replays + 1})
+                prepared.stage(pipe, ttl_s=job_ttl_s)
+                await pipe.execute()
+                return prepared.job
+            except WatchError:
+                continue

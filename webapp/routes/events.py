@@ -1,0 +1,86 @@
+"""The events page: received webhooks and their jobs, a Replay button for failed ones, and (with the sandbox)
+a button that sends a signed test event through the real webhook endpoint."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tasks.actors.send_test_webhook import send_test_webhook
+from tasks.async_enqueue import enqueue_job
+from tasks.event_handlers import handler_for
+from tasks.jobs import Job
+from webapp import event_store
+from webapp.deps import CsrfGuardDep, CsrfTokenDep, HtmxDep, RedisDep, SettingsDep
+from webapp.error_pages import error_response
+from webapp.settings import Settings
+from webapp.templating import render, render_page_or_partial
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+def _can_send_test_events(settings: Settings) -> bool:
+    return settings.uses_sandbox and settings.stripe_webhook_secret is not None
+
+
+@router.get("")
+async def list_events(request: Request, redis_client: RedisDep, settings: SettingsDep, csrf: CsrfTokenDep) -> Response:
+    rows = await event_store.latest(redis_client)
+    context = {
+        "rows": rows,
+        "csrf_token": csrf.value,
+        "can_send_test": _can_send_test_events(settings),
+        "in_flight": any(job is not None and not job.is_final for _, job in rows),
+    }
+    response = render_page_or_partial(
+        request, page="events.html", partial="partials/_events_table.html", context=context
+    )
+    response.headers["Cache-Control"] = "no-store"
+    csrf.set_cookie(response)
+    return response
+
+
+@router.post("/test")
+async def send_a_test_event(
+    request: Request,
+    redis_client: RedisDep,
+    settings: SettingsDep,
+    guard: CsrfGuardDep,
+    htmx: HtmxDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    guard.verify(request, csrf_token)
+    if not _can_send_test_events(settings):
+        raise HTTPException(404, "Test events can be sent only with the sandbox provider and a Stripe secret.")
+    email = f"test-customer-{secrets.token_hex(3)}@example.com"
+    job = await enqueue_job(redis_client, send_test_webhook, str(request.base_url), email, ttl_s=settings.job_ttl_s)
+    return _started(request, job, htmx)
+
+
+@router.post("/{source}/{event_id}/replay")
+async def replay_event(
+    request: Request,
+    source: str,
+    event_id: str,
+    redis_client: RedisDep,
+    settings: SettingsDep,
+    guard: CsrfGuardDep,
+    htmx: HtmxDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    guard.verify(request, csrf_token)
+    try:
+        job = await event_store.replay(redis_client, source, event_id, handler_for, job_ttl_s=settings.job_ttl_s)
+    except event_store.NotReplayable as exc:
+        return error_response(request, 409, exc.reason)
+    return _started(request, job, htmx)
+
+
+def _started(request: Request, job: Job, htmx: bool) -> Response:
+    if not htmx:
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    return render(request, "partials/_job.html", {"job": job}, status_code=202, headers={"Vary": "HX-Request"})

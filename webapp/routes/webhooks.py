@@ -1,0 +1,77 @@
+"""Webhook receivers: verify, deduplicate, store and enqueue, then acknowledge. No third-party call here,
+and never a 500: every failure is a status with a reason the sender can log."""
+
+from __future__ import annotations
+
+import re
+
+import redis
+from fastapi import APIRouter
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from tasks.event_handlers import MalformedEvent, handler_for
+from webapp import event_store
+from webapp.body_limit import BodyTooLarge, read_body
+from webapp.deps import RedisDep, SettingsDep
+from webapp.settings import Settings
+from webapp.webhook_verification import (
+    VerifiedEvent,
+    WebhookRejected,
+    verify_standard_webhook,
+    verify_stripe_event,
+)
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+@router.post("/stripe")
+async def receive_stripe_event(request: Request, redis_client: RedisDep, settings: SettingsDep) -> JSONResponse:
+    return await _receive(request, redis_client, settings, "stripe", settings.stripe_webhook_secret)
+
+
+@router.post("/{source}")
+async def receive_standard_webhook(
+    source: str, request: Request, redis_client: RedisDep, settings: SettingsDep
+) -> JSONResponse:
+    if not _SOURCE_NAME.fullmatch(source):
+        return _answer(404, "unknown source", "A source name is lowercase letters, digits, - and _.")
+    return await _receive(request, redis_client, settings, source, settings.standard_webhook_secret_for(source))
+
+
+async def _receive(
+    request: Request, redis_client: RedisDep, settings: Settings, source: str, secret: SecretStr | None
+) -> JSONResponse:
+    if secret is None:
+        return _answer(503, "not configured", f"No webhook secret is configured for {source!r}.")
+    try:
+        payload = await read_body(request)
+        event = _verify(source, payload, request, secret.get_secret_value())
+        handler = handler_for(source, event.type)
+        receipt = await event_store.receive(
+            redis_client, source, event, handler, job_ttl_s=settings.job_ttl_s, event_ttl_s=settings.event_ttl_s
+        )
+    except BodyTooLarge as exc:
+        return _answer(413, "too large", str(exc))
+    except (WebhookRejected, MalformedEvent) as exc:
+        return _answer(400, "rejected", str(exc))
+    except redis.RedisError:
+        # The sender keeps the event and retries later: nothing is lost.
+        return _answer(503, "unavailable", "The event store is unavailable; please retry.")
+    status_code = {"accepted": 202, "ignored": 200, "duplicate": 200}[receipt.outcome]
+    return JSONResponse(
+        {"status": receipt.outcome, "event_id": event.event_id, "job_id": receipt.job_id}, status_code=status_code
+    )
+
+
+def _verify(source: str, payload: bytes, request: Request, secret: str) -> VerifiedEvent:
+    if source == "stripe":
+        return verify_stripe_event(payload, request.headers.get("stripe-signature"), secret)
+    return verify_standard_webhook(payload, request.headers, secret)
+
+
+def _answer(status_code: int, status: str, reason: str) -> JSONResponse:
+    return JSONResponse({"status": status, "reason": reason}, status_code=status_code)
