@@ -15,7 +15,7 @@ RUN_PROCESSES := web worker $(if $(REDIS_URL),,redis) $(if $(MAILCHIMP_API_KEY),
 # A development-only signing secret, so "Send a test webhook" works out of the box; set your own for Stripe.
 DEV_STRIPE_WEBHOOK_SECRET := whsec_handoff_development_only
 
-.PHONY: run test lint unit integration e2e chromium install clean
+.PHONY: run test lint unit integration e2e bench chromium install clean
 
 install: $(INSTALLED)
 
@@ -51,6 +51,10 @@ e2e: install chromium
 
 test: install chromium lint
 	PATH="$(BIN):$$PATH" CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+# Benchmarks: out of the test run; their README has the commands and the results.
+bench: install
+	$(BIN)/python -m bench.webhook_ack
 
 clean:
 	rm -rf $(VENV) .data .test-results .pytest_cache .mypy_cache .ruff_cache

@@ -65,5 +65,5 @@ def _report(steps: Sequence[Step], finished: set[str], *, current: Step | None, 
         }
         for s in steps
     ]
-    percent = round(100 * len(finished) / len(steps))
+    percent = round(100 * len(finished) / len(steps)) if steps else 100
     report_progress(percent, current.label if current else "All steps done", steps=views)

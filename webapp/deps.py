@@ -1,4 +1,7 @@
-"""Dependencies, each a provider plus an Annotated alias so handler signatures stay short."""
+"""Dependencies, each a provider plus an Annotated alias so handler signatures stay short.
+
+Every provider is `async def`: FastAPI runs a plain `def` dependency in its threadpool, which costs a thread
+hop on every request."""
 
 from __future__ import annotations
 
@@ -14,26 +17,30 @@ from webapp.settings import Settings
 from webapp.settings import settings as _settings
 
 
-def get_settings() -> Settings:
+async def get_settings() -> Settings:
     return _settings
 
 
-def get_redis(request: Request) -> redis.asyncio.Redis:
+async def get_redis(request: Request) -> redis.asyncio.Redis:
     client: redis.asyncio.Redis = request.app.state.redis
     return client
 
 
-def get_csrf_guard(request: Request) -> CsrfGuard:
+async def get_csrf_guard(request: Request) -> CsrfGuard:
     guard: CsrfGuard = request.app.state.csrf
     return guard
 
 
-def get_csrf_token(request: Request, guard: Annotated[CsrfGuard, Depends(get_csrf_guard)]) -> CsrfToken:
+async def get_csrf_token(request: Request, guard: Annotated[CsrfGuard, Depends(get_csrf_guard)]) -> CsrfToken:
     return guard.token_for(request)
+
+
+async def get_is_htmx(request: Request) -> bool:
+    return is_htmx(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[redis.asyncio.Redis, Depends(get_redis)]
 CsrfGuardDep = Annotated[CsrfGuard, Depends(get_csrf_guard)]
 CsrfTokenDep = Annotated[CsrfToken, Depends(get_csrf_token)]
-HtmxDep = Annotated[bool, Depends(is_htmx)]
+HtmxDep = Annotated[bool, Depends(get_is_htmx)]

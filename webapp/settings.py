@@ -13,7 +13,8 @@ EMBEDDED_REDIS_URL = "redis://127.0.0.1:6391/0"
 
 class Settings(BaseSettings):
     # An empty variable counts as unset, as operators expect of `STRIPE_WEBHOOK_SECRET=`.
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+    # A refused value is not repeated in the error: it may be a secret, and the error goes to the logs.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True, hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = "development"
     redis_url: str = EMBEDDED_REDIS_URL

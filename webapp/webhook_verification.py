@@ -45,7 +45,11 @@ def verify_stripe_event(payload: bytes, signature: str | None, secret: str) -> V
 def verify_standard_webhook(payload: bytes, headers: Mapping[str, str], secret: str) -> VerifiedEvent:
     webhook = standardwebhooks.Webhook(secret)  # outside the try: a bad secret is our fault, not the sender's
     try:
-        webhook.verify(payload, dict(headers), json_parse=False)
+        text = payload.decode()
+    except UnicodeDecodeError as exc:
+        raise WebhookRejected("The body is not UTF-8 text.") from exc
+    try:
+        webhook.verify(text, dict(headers), json_parse=False)
     except standardwebhooks.WebhookVerificationError as exc:
         raise WebhookRejected(f"Invalid Standard Webhooks signature: {exc}") from exc
     except ValueError as exc:  # undecodable body or malformed signature list
@@ -61,7 +65,7 @@ def verify_standard_webhook(payload: bytes, headers: Mapping[str, str], secret: 
 def _json_object(payload: bytes) -> dict[str, Any]:
     try:
         body = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise WebhookRejected("The body is not valid JSON.") from exc
     if not isinstance(body, dict):
         raise WebhookRejected("The body is not a JSON object.")
