@@ -35,6 +35,11 @@ async def get_csrf_token(request: Request, guard: Annotated[CsrfGuard, Depends(g
     return guard.token_for(request)
 
 
+def client_of(request: Request) -> str:
+    """Who is asking, for rate limits: the client address, as uvicorn's proxy-header support reports it."""
+    return request.client.host if request.client else "unknown"
+
+
 async def get_is_htmx(request: Request) -> bool:
     return is_htmx(request)
 

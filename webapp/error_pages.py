@@ -19,19 +19,23 @@ _TITLES = {
     403: "Please try again",
     404: "Not found",
     409: "Not now",
+    413: "Too large",
+    429: "Slow down",
     503: "Back in a moment",
     500: "Something went wrong",
 }
 
 
-def error_response(request: Request, status_code: int, message: str) -> Response:
+def error_response(
+    request: Request, status_code: int, message: str, *, headers: dict[str, str] | None = None
+) -> Response:
     return render_page_or_partial(
         request,
         page="error.html",
         partial="partials/_notice.html",
         context={"title": _TITLES.get(status_code, "Error"), "message": message, "status_code": status_code},
         status_code=status_code,
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
@@ -49,11 +53,8 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
 
 async def _redis_unavailable(request: Request, exc: Exception) -> Response:
     logger.warning("Redis is unavailable: %s", exc)
-    response = error_response(
-        request, 503, "We can't take requests right now. Nothing was sent; please try again in a minute."
-    )
-    response.headers["Retry-After"] = "30"
-    return response
+    message = "We can't take requests right now. Nothing was sent; please try again in a minute."
+    return error_response(request, 503, message, headers={"Retry-After": "30"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -66,6 +67,8 @@ def _default_message(status_code: int) -> str:
         return "There is nothing at this address."
     if status_code == 405:
         return "This address does not accept that kind of request."
+    if status_code == 413:
+        return "That request is larger than this page ever sends."
     return "Something went wrong on our side. Please try again."
 
 

@@ -1,7 +1,7 @@
 """Received webhook events in Redis: stored, deduplicated and enqueued atomically, listed, replayed.
 
 `handoff:event:<source>:<id>` is one event's hash; `handoff:events` indexes the newest by receipt time.
-An event id is accepted once: a WATCH on its key makes "seen before?" and "store + enqueue" one atomic step,
+An event id is accepted once: "seen before?" and "store + enqueue" run in one Lua script (`tasks/admit.lua`),
 so concurrent deliveries of one event give one job.
 """
 
@@ -17,9 +17,9 @@ from typing import Any, Literal
 import redis.asyncio
 from redis.exceptions import WatchError
 
-from tasks.async_enqueue import prepare_job
+from tasks.async_enqueue import EventRecord, RateLimit, RateLimited, admit, prepare_job
 from tasks.event_handlers import EventHandler
-from tasks.jobs import Job, JobFields, job_key
+from tasks.jobs import Job, job_key
 from webapp.webhook_verification import VerifiedEvent
 
 EVENTS_INDEX = "handoff:events"
@@ -73,41 +73,37 @@ async def receive(
     *,
     job_ttl_s: int,
     event_ttl_s: int,
+    rate_limit: RateLimit | None = None,
 ) -> Receipt:
-    """Stores the event and enqueues its job, unless its id was seen before."""
-    prepared = handler and prepare_job(handler.actor, *handler.arguments(event.event_id, event.body))
-    key = event_key(source, event.event_id)
-    now_ms = int(time.time() * 1000)
+    """Stores the event and enqueues its job, in one atomic step, unless its id was seen before."""
+    prepared = prepare_job(handler.actor, *handler.arguments(event.event_id, event.body)) if handler else None
     job_id = prepared.message.message_id if prepared else ""
-    fields: JobFields = {
-        "source": source,
-        "event_id": event.event_id,
-        "type": event.type,
-        "received_at": now_ms,
-        "verification": event.scheme,
-        "status": "accepted" if prepared else "ignored",
-        "job_id": job_id,
-        "replays": 0,
-        "body": json.dumps(event.body),
-    }
-    async with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                await pipe.watch(key)
-                seen_job_id = await pipe.hget(key, "job_id")
-                if seen_job_id is not None:
-                    return Receipt("duplicate", str(seen_job_id) or None)
-                pipe.multi()
-                pipe.hset(key, mapping=fields)
-                pipe.expire(key, event_ttl_s)
-                pipe.zadd(EVENTS_INDEX, {f"{source}:{event.event_id}": now_ms})
-                pipe.zremrangebyrank(EVENTS_INDEX, 0, -INDEX_SIZE - 1)
-                if prepared:
-                    prepared.stage(pipe, ttl_s=job_ttl_s)
-                await pipe.execute()
-                return Receipt("accepted", job_id) if prepared else Receipt("ignored", None)
-            except WatchError:
-                continue  # another delivery of this event won the race; the next pass sees its job
+    received_at = int(time.time() * 1000)
+    record = EventRecord(
+        key=event_key(source, event.event_id),
+        fields={
+            "source": source,
+            "event_id": event.event_id,
+            "type": event.type,
+            "received_at": received_at,
+            "verification": event.scheme,
+            "status": "accepted" if prepared else "ignored",
+            "job_id": job_id,
+            "replays": 0,
+            "body": json.dumps(event.body),
+        },
+        ttl_s=event_ttl_s,
+        index_key=EVENTS_INDEX,
+        index_member=f"{source}:{event.event_id}",
+        received_at_ms=received_at,
+        index_size=INDEX_SIZE,
+    )
+    admission = await admit(client, prepared, job_ttl_s=job_ttl_s, rate_limit=rate_limit, event=record)
+    if admission.outcome == "limited":
+        raise RateLimited(max(1, int(admission.detail)))
+    if admission.outcome == "duplicate":
+        return Receipt("duplicate", admission.detail or None)
+    return Receipt("accepted", job_id) if prepared else Receipt("ignored", None)
 
 
 async def latest(client: redis.asyncio.Redis, *, limit: int = 50) -> list[tuple[StoredEvent, Job | None]]:

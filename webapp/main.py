@@ -14,8 +14,11 @@ from redis.backoff import ExponentialBackoff
 from webapp.csrf import CsrfGuard
 from webapp.error_pages import install_error_pages
 from webapp.routes import events, health, jobs, subscribe, webhooks
+from webapp.security_headers import SecurityHeadersMiddleware
 from webapp.settings import settings
 from webapp.templating import PROJECT_ROOT
+
+FORM_BODY_LIMIT = 64 * 1024
 
 
 @asynccontextmanager
@@ -34,7 +37,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Handoff", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    # Forms are tiny; the webhook router allows more (and answers 413 itself past 1 MiB).
+    app = FastAPI(
+        title="Handoff",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        max_body_size=FORM_BODY_LIMIT,
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
     app.state.csrf = CsrfGuard(
         settings.secret_key.get_secret_value(), secure_cookies=settings.environment == "production"
     )

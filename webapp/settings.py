@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     retry_min_backoff_ms: int = Field(default=2_000, gt=0)
     retry_max_backoff_ms: int = Field(default=5 * 60_000, gt=0)
 
+    # Per client (IP, as the proxy reports it) and per minute, counted in Redis so every web process agrees.
+    rate_limit_subscribe_per_minute: int = Field(default=20, gt=0)
+    rate_limit_webhooks_per_minute: int = Field(default=1200, gt=0)
+
     job_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
     # Longer than any sender's retry window (Stripe retries for 3 days), so a late replay is still recognised.
     event_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)

@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tasks.actors.subscribe import subscribe_email
-from tasks.async_enqueue import enqueue_job
-from webapp.deps import CsrfGuardDep, CsrfTokenDep, HtmxDep, RedisDep, SettingsDep
+from tasks.async_enqueue import RateLimit, RateLimited, enqueue_job
+from webapp.deps import CsrfGuardDep, CsrfTokenDep, HtmxDep, RedisDep, SettingsDep, client_of
+from webapp.error_pages import error_response
 from webapp.templating import render, render_page_or_partial
 
 router = APIRouter(tags=["subscribe"])
@@ -45,7 +46,12 @@ async def submit_subscription(
     except EmailNotValidError as exc:
         return _invalid_form(request, csrf.value, email, str(exc), htmx)
 
-    job = await enqueue_job(redis, subscribe_email, address, ttl_s=settings.job_ttl_s)
+    limit = RateLimit(f"handoff:rate:subscribe:{client_of(request)}", settings.rate_limit_subscribe_per_minute)
+    try:
+        job = await enqueue_job(redis, subscribe_email, address, ttl_s=settings.job_ttl_s, rate_limit=limit)
+    except RateLimited as exc:
+        message = f"That is a lot of subscriptions from one place. Please try again in {exc.retry_after_s} s."
+        return error_response(request, 429, message, headers={"Retry-After": str(exc.retry_after_s)})
     if not htmx:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     # The job goes into the status region; a fresh form rides along out of band, clearing any earlier error.

@@ -11,10 +11,11 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from tasks.async_enqueue import RateLimit, RateLimited
 from tasks.event_handlers import MalformedEvent, handler_for
 from webapp import event_store
-from webapp.body_limit import BodyTooLarge, read_body
-from webapp.deps import RedisDep, SettingsDep
+from webapp.body_limit import ONE_MIB, BodyTooLarge, read_body
+from webapp.deps import RedisDep, SettingsDep, client_of
 from webapp.settings import Settings
 from webapp.webhook_verification import (
     VerifiedEvent,
@@ -23,7 +24,8 @@ from webapp.webhook_verification import (
     verify_stripe_event,
 )
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+# Above the 1 MiB that read_body enforces with a reason, so the app-wide form limit does not apply here.
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], max_body_size=2 * ONE_MIB)
 
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
@@ -52,12 +54,24 @@ async def _receive(
         event = _verify(source, payload, request, secret.get_secret_value())
         handler = handler_for(source, event.type)
         receipt = await event_store.receive(
-            redis_client, source, event, handler, job_ttl_s=settings.job_ttl_s, event_ttl_s=settings.event_ttl_s
+            redis_client,
+            source,
+            event,
+            handler,
+            job_ttl_s=settings.job_ttl_s,
+            event_ttl_s=settings.event_ttl_s,
+            rate_limit=RateLimit(
+                f"handoff:rate:webhooks:{client_of(request)}", settings.rate_limit_webhooks_per_minute
+            ),
         )
     except BodyTooLarge as exc:
         return _answer(413, "too large", str(exc))
     except (WebhookRejected, MalformedEvent) as exc:
         return _answer(400, "rejected", str(exc))
+    except RateLimited as exc:
+        response = _answer(429, "rate limited", f"Too many deliveries; retry in {exc.retry_after_s} s.")
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except redis.RedisError:
         # The sender keeps the event and retries later: nothing is lost.
         return _answer(503, "unavailable", "The event store is unavailable; please retry.")
