@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import defaultdict, deque
 
 from fastapi.responses import JSONResponse
@@ -20,6 +21,15 @@ class ScriptedAnswer(BaseModel):
     detail: str | None = None
 
 
+#: Until when (time.time()) every sandbox provider answers 503: a provider outage, on demand.
+_outage_until = 0.0
+
+
+def start_outage(seconds: float) -> None:
+    global _outage_until
+    _outage_until = time.time() + seconds
+
+
 class Faults:
     def __init__(self) -> None:
         self.scripts: dict[str, deque[ScriptedAnswer]] = defaultdict(deque)
@@ -31,6 +41,8 @@ class Faults:
 
     async def misbehave(self, key: str) -> JSONResponse | None:
         """Waits as the provider would, then returns the failure to answer with, or None to go on normally."""
+        if time.time() < _outage_until:
+            return problem(503, "Service Unavailable", "The sandbox is in a scheduled outage.")
         scripted = self.scripts[key].popleft() if self.scripts[key] else None
         if scripted is not None:
             await asyncio.sleep(scripted.delay_s)

@@ -17,6 +17,7 @@ from dramatiq.middleware import (
 
 from tasks.job_store import RedisJobStore
 from tasks.middleware.job_state import JobStateMiddleware
+from tasks.middleware.sigterm_once import SigtermOnce
 from tasks.middleware.worker_heartbeat import WorkerHeartbeat
 from webapp.settings import Settings, settings
 
@@ -25,6 +26,11 @@ def build_broker(config: Settings) -> RedisBroker:
     client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=5, socket_timeout=10)
     return RedisBroker(
         client=client,
+        # Redelivery after a worker dies: its unacked messages go back to the queue at the first queue
+        # maintenance after its heartbeat is `heartbeat_timeout` old. Dramatiq's defaults (60 s, and maintenance
+        # on 0.1% of commands) can take many minutes; WorkerHeartbeat keeps busy workers' beats fresh.
+        heartbeat_timeout=config.worker_heartbeat_timeout_ms,
+        maintenance_chance=config.queue_maintenance_chance,
         middleware=[
             AgeLimit(),
             TimeLimit(),
@@ -39,6 +45,7 @@ def build_broker(config: Settings) -> RedisBroker:
             CurrentMessage(),
             JobStateMiddleware(store=RedisJobStore(client, ttl_s=config.job_ttl_s)),
             WorkerHeartbeat(client=client),
+            SigtermOnce(),
         ],
     )
 

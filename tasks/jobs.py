@@ -18,6 +18,9 @@ KEY_PREFIX = "handoff:job:"
 #: Actor option: a callable taking the actor's arguments and returning a masked, human summary of them.
 SUMMARY_OPTION = "job_summary"
 
+#: A worker (or a running job's heartbeat) silent for longer than this is taken for gone. Workers beat every 5 s.
+STALE_AFTER_S = 20
+
 #: A job hash, or part of one, as written to Redis.
 JobFields = dict[FieldT, EncodableT]
 
@@ -106,6 +109,7 @@ class Job:
     created_at: datetime | None
     updated_at: datetime | None
     steps: tuple[StepView, ...] = ()
+    heartbeat_at: datetime | None = None
 
     @classmethod
     def from_hash(cls, job_id: str, fields: Mapping[Any, Any]) -> Job:
@@ -128,11 +132,21 @@ class Job:
             created_at=_datetime(get("created_at")),
             updated_at=_datetime(get("updated_at")),
             steps=_steps(get("steps")),
+            heartbeat_at=_datetime(get("heartbeat_at")),
         )
 
     @property
     def is_final(self) -> bool:
         return self.state.is_final
+
+    @property
+    def worker_lost_for_s(self) -> int:
+        """How long the worker running this job has been silent, once that is long enough to call it gone: it
+        crashed or was killed, and Dramatiq will hand the job to another worker. 0 otherwise."""
+        if self.state is not JobState.RUNNING or self.heartbeat_at is None:
+            return 0
+        silent = round(time.time() - self.heartbeat_at.timestamp())
+        return silent if silent > STALE_AFTER_S else 0
 
     @property
     def retry_in_s(self) -> int:

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     rate_limit_subscribe_per_minute: int = Field(default=20, gt=0)
     rate_limit_webhooks_per_minute: int = Field(default=1200, gt=0)
 
+    # Redelivery after a worker crash (see tasks/broker.py): how old a worker's heartbeat must be before its
+    # messages go back to the queue, and the chance per million broker commands of checking for that.
+    worker_heartbeat_timeout_ms: int = Field(default=15_000, ge=10_000)
+    queue_maintenance_chance: int = Field(default=100_000, gt=0, le=1_000_000)
+
     job_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
     # Longer than any sender's retry window (Stripe retries for 3 days), so a late replay is still recognised.
     event_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)

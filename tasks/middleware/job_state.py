@@ -11,7 +11,7 @@ from dramatiq.middleware import Middleware
 
 from tasks.errors import describe_error
 from tasks.job_store import JobStore
-from tasks.jobs import SUMMARY_OPTION, JobFields, JobState, new_job_fields
+from tasks.jobs import SUMMARY_OPTION, JobFields, JobState, new_job_fields, now_ms
 
 
 class JobStateMiddleware(Middleware):
@@ -50,6 +50,7 @@ class JobStateMiddleware(Middleware):
             message.message_id,
             {
                 "state": JobState.RUNNING,
+                "heartbeat_at": now_ms(),
                 "attempt": message.options.get("retries", 0) + 1,
                 "next_retry_at": "",
                 "error": "",

@@ -1,4 +1,13 @@
-"""Lets the web side see live workers: each worker process beats into a Redis sorted set."""
+"""A heartbeat per worker process, from a thread of its own, so it never depends on how busy the worker is.
+
+Every `interval_s` it writes three things:
+- `handoff:workers`: this worker is alive (for /healthz);
+- Dramatiq's own `__heartbeats__` entry for this broker: Dramatiq redelivers the unacked messages of a worker
+  whose heartbeat is older than the broker's `heartbeat_timeout`. Dramatiq refreshes it only when a consumer
+  fetches, which a worker whose threads are all busy may not do for a while; beating here lets the timeout be
+  short (fast redelivery after a crash) without ever taking a busy worker for a dead one;
+- `heartbeat_at` of every job it is running, so the job page can tell a job whose worker vanished.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +15,79 @@ import os
 import socket
 import threading
 import time
+from typing import Any
 
 import redis
-from dramatiq.broker import Broker
+from dramatiq.broker import Broker, MessageProxy
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 from dramatiq.worker import Worker
 
+from tasks.jobs import job_key
+
 HEARTBEATS_KEY = "handoff:workers"
-#: A worker whose last beat is older than this is taken for dead.
-STALE_AFTER_S = 15.0
 #: Beats of workers gone this long are dropped, so the set does not grow with every restart.
 FORGET_AFTER_S = 24 * 3600.0
 
 
 class WorkerHeartbeat(Middleware):
-    """Writes `ZADD handoff:workers <now> <host:pid>` every `interval_s` while the worker runs.
-
-    Parameters:
-      client(redis.Redis): The Redis to beat into.
-      interval_s(float): Seconds between beats. Defaults to 5.
+    """Parameters:
+    client(redis.Redis): The Redis to beat into.
+    interval_s(float): Seconds between beats. Defaults to 5; keep it well under the broker's
+      heartbeat_timeout and STALE_AFTER_S.
     """
 
     def __init__(self, *, client: redis.Redis, interval_s: float = 5.0) -> None:
         self.logger = get_logger(__name__, type(self))
         self.client = client
         self.interval_s = interval_s
-        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_name = ""
+        self._running_jobs: set[str] = set()
+        self._lock = threading.Lock()
         self._stopped = threading.Event()
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"  # the pid of the forked worker process
-        threading.Thread(target=self._beat, name="handoff-heartbeat", daemon=True).start()
+        threading.Thread(target=self._beat_until_stopped, args=(broker,), name="handoff-heartbeat", daemon=True).start()
 
-    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        with self._lock:
+            self._running_jobs.add(message.message_id)
+
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        with self._lock:
+            self._running_jobs.discard(message.message_id)
+
+    after_skip_message = after_process_message
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        # Beats go on while the worker finishes its jobs, and stop only once it has.
         self._stopped.set()
         try:
             self.client.zrem(HEARTBEATS_KEY, self.worker_name)
         except redis.RedisError:
             self.logger.warning("Could not remove this worker's heartbeat.")
 
-    def _beat(self) -> None:
+    def beat(self, broker: Broker) -> None:
+        now = time.time()
+        with self._lock:
+            running = list(self._running_jobs)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(HEARTBEATS_KEY, {self.worker_name: now})
+        pipe.zremrangebyscore(HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
+        if isinstance(broker, RedisBroker):
+            pipe.zadd(f"{broker.namespace}:__heartbeats__", {broker.broker_id: int(now * 1000)})
+        for job_id in running:
+            pipe.hset(job_key(job_id), "heartbeat_at", int(now * 1000))
+        pipe.execute()
+
+    def _beat_until_stopped(self, broker: Broker) -> None:
         while not self._stopped.is_set():
-            now = time.time()
             try:
-                pipe = self.client.pipeline(transaction=False)
-                pipe.zadd(HEARTBEATS_KEY, {self.worker_name: now})
-                pipe.zremrangebyscore(HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
-                pipe.execute()
+                self.beat(broker)
             except redis.RedisError:
                 self.logger.warning("Could not write this worker's heartbeat; will try again.")
             self._stopped.wait(self.interval_s)

@@ -8,7 +8,8 @@ import redis
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from tasks.middleware.worker_heartbeat import HEARTBEATS_KEY, STALE_AFTER_S
+from tasks.jobs import STALE_AFTER_S
+from tasks.middleware.worker_heartbeat import HEARTBEATS_KEY
 from webapp.deps import RedisDep
 
 router = APIRouter(tags=["health"])
