@@ -1,8 +1,19 @@
-"""Writes job state from the worker. A failed write is logged and swallowed: it must never fail the job."""
+"""Job state, written from the worker behind its back.
+
+`update` queues and returns at once; one thread sends whatever has queued up in a single pipeline, so under load
+many updates share one round trip and recording state costs a job almost nothing. `flush` waits until everything
+queued so far is written: the middleware calls it before a message is acked or nacked, so a job's final state is
+in Redis before Dramatiq forgets the message. A write that fails is retried for a while (Redis may be restarting),
+then logged and dropped: it must never fail the job.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import queue
+import threading
+import time
 from typing import Protocol
 
 import redis
@@ -11,24 +22,79 @@ from tasks.jobs import JobFields, job_key, now_ms
 
 logger = logging.getLogger(__name__)
 
+#: How long a batch is retried while Redis is unreachable before it is dropped.
+RETRY_WRITES_FOR_S = 30.0
+#: Most updates sent in one pipeline.
+MAX_BATCH = 1000
+
 
 class JobStore(Protocol):
     def update(self, job_id: str, fields: JobFields) -> None: ...
 
+    def flush(self) -> None: ...
+
 
 class RedisJobStore:
-    """One pipelined HSET + EXPIRE per update; HSET of the same fields twice is a no-op, so replays are safe."""
-
     def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        self._pending: queue.SimpleQueue[tuple[str, JobFields] | threading.Event] = queue.SimpleQueue()
+        self._writer_pid = 0
+        self._lock = threading.Lock()
 
     def update(self, job_id: str, fields: JobFields) -> None:
-        key = job_key(job_id)
-        try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(key, mapping={**fields, "updated_at": now_ms()})
-            pipe.expire(key, self.ttl_s)
-            pipe.execute()
-        except redis.RedisError:
-            logger.warning("Could not record state of job %s.", job_id, exc_info=True)
+        self._ensure_writer()
+        self._pending.put((job_id, {**fields, "updated_at": now_ms()}))
+
+    def flush(self, timeout_s: float = RETRY_WRITES_FOR_S + 5) -> None:
+        self._ensure_writer()
+        written = threading.Event()
+        self._pending.put(written)
+        if not written.wait(timeout_s):
+            logger.warning("Job state writes are late; going on without them.")
+
+    def _ensure_writer(self) -> None:
+        # One writer per process, started lazily: Dramatiq forks worker processes after import.
+        if self._writer_pid != os.getpid():
+            with self._lock:
+                if self._writer_pid != os.getpid():
+                    self._pending = queue.SimpleQueue()
+                    threading.Thread(target=self._write_forever, name="handoff-job-state", daemon=True).start()
+                    self._writer_pid = os.getpid()
+
+    def _write_forever(self) -> None:
+        pending = self._pending
+        while True:
+            batch = [pending.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(pending.get_nowait())
+                except queue.Empty:
+                    break
+            merged: dict[str, JobFields] = {}
+            for item in batch:
+                if isinstance(item, tuple):
+                    job_id, fields = item
+                    merged.setdefault(job_id, {}).update(fields)
+            self._write(merged)
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+
+    def _write(self, jobs: dict[str, JobFields]) -> None:
+        if not jobs:
+            return
+        deadline = time.monotonic() + RETRY_WRITES_FOR_S
+        while True:
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                for job_id, fields in jobs.items():
+                    pipe.hset(job_key(job_id), mapping=fields)
+                    pipe.expire(job_key(job_id), self.ttl_s)
+                pipe.execute()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    logger.warning("Dropped the state of %d job(s): Redis is unreachable.", len(jobs), exc_info=True)
+                    return
+                time.sleep(0.5)

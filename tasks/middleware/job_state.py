@@ -76,6 +76,11 @@ class JobStateMiddleware(Middleware):
         if message.failed:  # e.g. AgeLimit: the message was too old to run
             self.store.update(message.message_id, {"error": "The job expired before a worker could run it."})
 
-    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
-        # The reason was recorded by after_process_message or after_skip_message.
+    def before_ack(self, broker: Broker, message: MessageProxy) -> None:
+        self.store.flush()  # the job's last state is in Redis before Dramatiq forgets the message
+
+    def before_nack(self, broker: Broker, message: MessageProxy) -> None:
+        # Dramatiq gave up: the message goes to the dead-letter queue. The reason was recorded by
+        # after_process_message or after_skip_message.
         self.store.update(message.message_id, {"state": JobState.FAILED, "next_retry_at": "", "step": "Gave up"})
+        self.store.flush()

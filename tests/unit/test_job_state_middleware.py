@@ -34,6 +34,7 @@ class RecordingStore:
         self.updates: list[tuple[str, JobFields, int]] = []
         self.jobs: dict[str, JobFields] = {}
         self._changed = threading.Condition()
+        self.flushes = 0
 
     def update(self, job_id: str, fields: JobFields) -> None:
         with self._changed:
@@ -41,8 +42,11 @@ class RecordingStore:
             self.jobs.setdefault(job_id, {}).update(fields)
             self._changed.notify_all()
 
+    def flush(self) -> None:
+        self.flushes += 1  # writes are synchronous here: nothing to wait for
+
     def wait_until_final(self, job_id: str, timeout_s: float = 10) -> JobFields:
-        # `failed` is written in after_nack, just after the stub queue counts the message as done.
+        # `failed` is written in before_nack; the stub queue may count the message as done just before.
         with self._changed:
             reached = self._changed.wait_for(lambda: self.jobs.get(job_id, {}).get("state") in FINAL, timeout_s)
         assert reached, f"job {job_id} never became final; updates: {self.for_job(job_id)}"
