@@ -52,8 +52,15 @@ e2e: install chromium
 test: install chromium lint
 	PATH="$(BIN):$$PATH" CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 
-# Benchmarks: out of the test run; their README has the commands and the results.
-bench: install
+# Benchmarks: out of the test run; their README has the commands and the results (under 10 minutes).
+BENCH_INSTALLED := $(VENV)/.installed-bench
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	touch $@
+
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.webhook_ack
 
 clean:

@@ -9,6 +9,7 @@ then logged and dropped: it must never fail the job.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -38,16 +39,26 @@ class RedisJobStore:
     def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
-        self._pending: queue.SimpleQueue[tuple[str, JobFields] | threading.Event] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[tuple[int, str, JobFields] | threading.Event] = queue.SimpleQueue()
         self._writer_pid = 0
         self._lock = threading.Lock()
+        # Updates are numbered; the writer notes the last number it wrote, so a flush with nothing left to write
+        # returns at once instead of waiting on the writer thread.
+        self._numbers = itertools.count(1)
+        self._last_queued = 0
+        self._last_written = 0
 
     def update(self, job_id: str, fields: JobFields) -> None:
         self._ensure_writer()
-        self._pending.put((job_id, {**fields, "updated_at": now_ms()}))
+        with self._lock:  # numbers enter the queue in order, and _last_queued never goes back
+            number = next(self._numbers)
+            self._last_queued = number
+            self._pending.put((number, job_id, {**fields, "updated_at": now_ms()}))
 
     def flush(self, timeout_s: float = RETRY_WRITES_FOR_S + 5) -> None:
         self._ensure_writer()
+        if self._last_written >= self._last_queued:
+            return
         written = threading.Event()
         self._pending.put(written)
         if not written.wait(timeout_s):
@@ -72,11 +83,13 @@ class RedisJobStore:
                 except queue.Empty:
                     break
             merged: dict[str, JobFields] = {}
+            last_number = self._last_written
             for item in batch:
                 if isinstance(item, tuple):
-                    job_id, fields = item
+                    last_number, job_id, fields = item
                     merged.setdefault(job_id, {}).update(fields)
             self._write(merged)
+            self._last_written = last_number
             for item in batch:
                 if isinstance(item, threading.Event):
                     item.set()

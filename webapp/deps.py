@@ -36,7 +36,13 @@ async def get_csrf_token(request: Request, guard: Annotated[CsrfGuard, Depends(g
 
 
 def client_of(request: Request) -> str:
-    """Who is asking, for rate limits: the client address, as uvicorn's proxy-header support reports it."""
+    """Who is asking, for rate limits. Behind trusted proxies, the address the nearest-but-N proxy saw: never
+    the leftmost X-Forwarded-For entry, which the client writes itself."""
+    hops = _settings.trusted_proxy_hops
+    if hops:
+        forwarded = [entry.strip() for entry in request.headers.get("x-forwarded-for", "").split(",") if entry.strip()]
+        if forwarded:
+            return forwarded[-min(hops, len(forwarded))]
     return request.client.host if request.client else "unknown"
 
 

@@ -10,8 +10,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from starlette.types import ASGIApp
 
+from webapp.body_limit import ONE_MIB
 from webapp.csrf import CsrfGuard
+from webapp.declared_size_limit import DeclaredSizeLimit
 from webapp.error_pages import install_error_pages
 from webapp.routes import events, health, jobs, subscribe, webhooks
 from webapp.security_headers import SecurityHeadersMiddleware
@@ -36,9 +39,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.redis.aclose()
 
 
+class HandoffApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outermost, so every response gets the headers: also the error pages of Starlette's own layers
+        # (ServerErrorMiddleware's 500, the body limit's 413), which sit outside user middleware.
+        limited = DeclaredSizeLimit(
+            super().build_middleware_stack(), default_limit=FORM_BODY_LIMIT, webhook_limit=ONE_MIB
+        )
+        return SecurityHeadersMiddleware(limited, hsts=settings.environment == "production")
+
+
 def create_app() -> FastAPI:
     # Forms are tiny; the webhook router allows more (and answers 413 itself past 1 MiB).
-    app = FastAPI(
+    app = HandoffApp(
         title="Handoff",
         lifespan=lifespan,
         docs_url=None,
@@ -46,7 +59,6 @@ def create_app() -> FastAPI:
         openapi_url=None,
         max_body_size=FORM_BODY_LIMIT,
     )
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
     app.state.csrf = CsrfGuard(
         settings.secret_key.get_secret_value(), secure_cookies=settings.environment == "production"
     )

@@ -42,11 +42,14 @@ class Settings(BaseSettings):
     provider_read_timeout_s: float = Field(default=10.0, gt=0)
 
     # Dramatiq's Retries middleware: budget and exponential backoff (milliseconds).
-    retry_max_retries: int = Field(default=5, ge=0)
+    retry_max_retries: int = Field(default=10, ge=0)
     retry_min_backoff_ms: int = Field(default=2_000, gt=0)
     retry_max_backoff_ms: int = Field(default=5 * 60_000, gt=0)
 
-    # Per client (IP, as the proxy reports it) and per minute, counted in Redis so every web process agrees.
+    # Behind N proxies that each append to X-Forwarded-For (Heroku's router: 1), the client is the N-th address
+    # from the right; the ones further left are whatever the client claimed. 0: the connecting address.
+    trusted_proxy_hops: int = Field(default=0, ge=0)
+    # Per client and per minute, counted in Redis so every web process agrees.
     rate_limit_subscribe_per_minute: int = Field(default=20, gt=0)
     rate_limit_webhooks_per_minute: int = Field(default=1200, gt=0)
 

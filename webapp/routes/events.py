@@ -61,7 +61,7 @@ async def send_a_test_event(
     return _started(request, job, htmx)
 
 
-@router.post("/{source}/{event_id}/replay")
+@router.post("/{source}/{event_id:path}/replay")  # :path, as a Standard Webhooks id may hold a "/"
 async def replay_event(
     request: Request,
     source: str,
