@@ -33,18 +33,17 @@ async def submit_subscription(
     redis: RedisDep,
     settings: SettingsDep,
     guard: CsrfGuardDep,
-    csrf: CsrfTokenDep,
     htmx: HtmxDep,
     email: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    guard.verify(request, csrf_token)
+    guard.verify(request, csrf_token)  # from here on, the submitted token is valid: re-rendered forms reuse it
     try:
         if len(email) > MAX_EMAIL_LENGTH:
             raise EmailNotValidError("That address is too long.")
         address = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        return _invalid_form(request, csrf.value, email, str(exc), htmx)
+        return _invalid_form(request, csrf_token, email, str(exc), htmx)
 
     limit = RateLimit(f"handoff:rate:subscribe:{client_of(request)}", settings.rate_limit_subscribe_per_minute)
     try:
@@ -55,7 +54,7 @@ async def submit_subscription(
     if not htmx:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     # The job goes into the status region; a fresh form rides along out of band, clearing any earlier error.
-    context = {"job": job, "csrf_token": csrf.value, "email": "", "error": "", "out_of_band": True}
+    context = {"job": job, "csrf_token": csrf_token, "email": "", "error": "", "out_of_band": True}
     return render(request, "partials/_subscribed.html", context, status_code=202, headers={"Vary": "HX-Request"})
 
 
