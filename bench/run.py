@@ -191,13 +191,12 @@ def handoff_slow_jobs(stack: Stack, command: list[str], label: str) -> tuple[flo
     with process(command, stack.env, stack.tmp / f"worker-{label}.log") as worker:
         wait_until(lambda: client.zcard("handoff:workers") > 0, timeout=60, message=f"{label} did not start")
         at_rest = rss_mb(worker)
-        enqueue = (
-            "from tasks.actors.subscribe import subscribe_email as a\n"
-            f"for n in range({SLOW_JOBS}): a.send(f'slow-{label}-{{n}}@example.com')\n"
-        )
+        from tasks.actors.subscribe import subscribe_email  # imported once the stack's REDIS_URL is set
+
         peak = at_rest
         started = time.monotonic()
-        subprocess.run([sys.executable, "-c", enqueue], env={**os.environ, **stack.env}, check=True)
+        for n in range(SLOW_JOBS):
+            subscribe_email.send(f"slow-{label}-{n}@example.com")
         while client.hlen("dramatiq:default.msgs") > 0:
             peak = max(peak, rss_mb(worker))
             time.sleep(0.05)
@@ -217,13 +216,12 @@ def celery_slow_jobs(stack: Stack, jobs: int, pool_args: list[str], label: str) 
     with process(command, stack.env, log) as worker:
         wait_until(lambda: "ready." in log.read_text(), timeout=60, message=f"celery {label} did not start")
         at_rest = rss_mb(worker)
-        enqueue = (
-            "from bench.celery_peer.app import create_user_task as t\n"
-            f"for n in range({jobs}): t.delay(f'seed-{label}-{{n}}@example.com')\n"
-        )
+        from bench.celery_peer.app import create_user_task  # imported once the stack's REDIS_URL is set
+
         peak = at_rest
         started = time.monotonic()
-        subprocess.run([sys.executable, "-c", enqueue], env={**os.environ, **stack.env}, check=True)
+        for n in range(jobs):
+            create_user_task.delay(f"seed-{label}-{n}@example.com")
         while sum(1 for _ in client.scan_iter("celery-task-meta-*", count=1000)) < jobs:
             peak = max(peak, rss_mb(worker))
             time.sleep(0.05)
@@ -285,6 +283,7 @@ def main() -> None:
             wait_until(lambda: redis.Redis.from_url(redis_url).ping(), timeout=10, message="redis did not start")
             wait_until(lambda: port_is_open(sandbox_port), timeout=20, message="the sandbox did not start")
             stack = Stack(tmp, redis_url, sandbox_url, env)
+            os.environ.update(env)  # for the producers this process imports: Handoff's broker, the seed's Celery
             report(stack)
 
 

@@ -21,9 +21,17 @@ from tasks.middleware.sigterm_once import SigtermOnce
 from tasks.middleware.worker_heartbeat import WorkerHeartbeat
 from webapp.settings import Settings, settings
 
+#: Redis connections per worker process.
+REDIS_CONNECTIONS = 100
+
 
 def build_broker(config: Settings) -> RedisBroker:
-    client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    # A blocking pool: with hundreds of greenlets acking at once, a plain pool raises "Too many connections"
+    # past its 100; this one makes them wait for a free connection instead.
+    pool = redis.BlockingConnectionPool.from_url(
+        config.redis_url, max_connections=REDIS_CONNECTIONS, timeout=20, socket_connect_timeout=5, socket_timeout=10
+    )
+    client = redis.Redis(connection_pool=pool)
     return RedisBroker(
         client=client,
         # Redelivery after a worker dies: its unacked messages go back to the queue at the first queue

@@ -28,13 +28,17 @@ FORM_BODY_LIMIT = 64 * 1024
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Fail fast when Redis is down (a friendly 503 beats a hanging request); one quick retry rides out a
     # dropped connection after a Redis restart.
-    app.state.redis = redis.asyncio.Redis.from_url(
+    # A blocking pool: under a burst, requests wait (up to 5 s) for one of 100 connections instead of failing.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=100,
+        timeout=5,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=5,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     )
+    app.state.redis = redis.asyncio.Redis(connection_pool=pool)
     yield
     await app.state.redis.aclose()
 
