@@ -188,6 +188,7 @@ def noop_rate(stack: Stack, module: str, queue: str, processes: int) -> float:
 def handoff_slow_jobs(stack: Stack, command: list[str], label: str) -> tuple[float, float, float]:
     """Wall time of SLOW_JOBS subscribe jobs against a provider answering in 1 s, and worker RSS at rest / peak."""
     client = redis.Redis.from_url(stack.redis_url)
+    client.flushall()  # the bench's own throwaway Redis: each measurement starts from an empty one
     with process(command, stack.env, stack.tmp / f"worker-{label}.log") as worker:
         wait_until(lambda: client.zcard("handoff:workers") > 0, timeout=60, message=f"{label} did not start")
         at_rest = rss_mb(worker)
@@ -209,8 +210,7 @@ def handoff_slow_jobs(stack: Stack, command: list[str], label: str) -> tuple[flo
 
 def celery_slow_jobs(stack: Stack, jobs: int, pool_args: list[str], label: str) -> tuple[float, float, float]:
     client = redis.Redis.from_url(stack.redis_url)
-    for key in client.scan_iter("celery-task-meta-*"):
-        client.delete(key)
+    client.flushall()  # the bench's own throwaway Redis: each measurement starts from an empty one
     log = stack.tmp / f"celery-{label}.log"
     command = [str(BIN / "celery"), "-A", "bench.celery_peer.app.celery", "worker", "--loglevel=info", *pool_args]
     with process(command, stack.env, log) as worker:
