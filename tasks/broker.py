@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -19,20 +18,21 @@ from tasks.middleware.durable_retries import DurableRetries
 from tasks.middleware.job_state import JobStateMiddleware
 from tasks.middleware.sigterm_once import SigtermOnce
 from tasks.middleware.worker_heartbeat import WorkerHeartbeat
+from tasks.reclaiming_broker import ReclaimingRedisBroker
 from webapp.settings import Settings, settings
 
 #: Redis connections per worker process.
 REDIS_CONNECTIONS = 100
 
 
-def build_broker(config: Settings) -> RedisBroker:
+def build_broker(config: Settings) -> ReclaimingRedisBroker:
     # A blocking pool: with hundreds of greenlets acking at once, a plain pool raises "Too many connections"
     # past its 100; this one makes them wait for a free connection instead.
     pool = redis.BlockingConnectionPool.from_url(
         config.redis_url, max_connections=REDIS_CONNECTIONS, timeout=20, socket_connect_timeout=5, socket_timeout=10
     )
     client = redis.Redis(connection_pool=pool)
-    return RedisBroker(
+    return ReclaimingRedisBroker(
         client=client,
         # Redelivery after a worker dies: its unacked messages go back to the queue at the first queue
         # maintenance after its heartbeat is `heartbeat_timeout` old. Dramatiq's defaults (60 s, and maintenance

@@ -43,17 +43,6 @@ LOST_WORKER_NOTICE = "stopped answering"
 FAILED = pytest.StashKey[bool]()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The chaos test takes minutes: it runs only when asked for, with `-m chaos`."""
-    if "chaos" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="the chaos test runs only with -m chaos")
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here) and item.get_closest_marker("chaos"):
-            item.add_marker(skip)
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
