@@ -21,14 +21,23 @@ async def get_settings() -> Settings:
     return _settings
 
 
-async def get_redis(request: Request) -> redis.asyncio.Redis:
+def redis_of(request: Request) -> redis.asyncio.Redis:
+    """The app's Redis client; hot routes call this directly rather than through Depends."""
     client: redis.asyncio.Redis = request.app.state.redis
     return client
 
 
-async def get_csrf_guard(request: Request) -> CsrfGuard:
+def csrf_guard_of(request: Request) -> CsrfGuard:
     guard: CsrfGuard = request.app.state.csrf
     return guard
+
+
+async def get_redis(request: Request) -> redis.asyncio.Redis:
+    return redis_of(request)
+
+
+async def get_csrf_guard(request: Request) -> CsrfGuard:
+    return csrf_guard_of(request)
 
 
 async def get_csrf_token(request: Request, guard: Annotated[CsrfGuard, Depends(get_csrf_guard)]) -> CsrfToken:

@@ -16,6 +16,7 @@ from webapp.templating import render_page_or_partial
 logger = logging.getLogger(__name__)
 
 _TITLES = {
+    400: "Bad request",
     403: "Please try again",
     404: "Not found",
     409: "Not now",
@@ -41,7 +42,9 @@ def error_response(
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = exc.detail if exc.status_code == 404 and exc.detail != "Not Found" else None
+    # Our own 404s and Starlette's 400s (a malformed form) carry a reason worth showing; others get ours.
+    has_reason = exc.status_code in (400, 404) and exc.detail not in ("Not Found", "Bad Request")
+    message = exc.detail if has_reason else None
     return error_response(request, exc.status_code, message or _default_message(exc.status_code))
 
 
@@ -65,6 +68,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def _default_message(status_code: int) -> str:
     if status_code == 404:
         return "There is nothing at this address."
+    if status_code == 400:
+        return "That request was not sent the way this site sends it."
     if status_code == 405:
         return "This address does not accept that kind of request."
     if status_code == 413:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -13,7 +14,14 @@ from webapp.htmx import is_htmx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")
+# Templates ship with the code and are read once per process: no file check on every render (auto_reload).
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PROJECT_ROOT / "templates"),
+        autoescape=jinja2.select_autoescape(),
+        auto_reload=False,
+    )
+)
 
 
 def render(

@@ -226,3 +226,12 @@ def test_the_htmx_script_the_pages_load_is_served(client: TestClient) -> None:
 
     assert response.status_code == 200
     assert "javascript" in response.headers["content-type"]
+
+
+def test_a_file_posted_as_the_email_is_refused_with_400_and_a_reason(client: TestClient, token: str) -> None:
+    # When a client posts a multipart form with a file where the address goes
+    response = client.post("/subscribe", data={"csrf_token": token}, files={"email": ("list.txt", b"a@example.com")})
+
+    # Then it gets a 400 page that says what was wrong, and Redis is never reached (NoRedis would fail)
+    assert response.status_code == 400
+    assert "Too many files" in visible_text(response.text)
