@@ -172,6 +172,7 @@ def web_tier(stack: Stack, workers: int, *, with_seed: bool) -> dict[str, Run]:
 
 def noop_rate(stack: Stack, module: str, queue: str, processes: int) -> float:
     client = redis.Redis.from_url(stack.redis_url)
+    client.flushall()  # the bench's own throwaway Redis: each measurement starts from an empty one
     env = {**stack.env, "PYTHONPATH": str(Path.cwd())}
     enqueue = (
         f"import {module} as m\n"
