@@ -16,6 +16,7 @@ from webapp.body_limit import ONE_MIB
 from webapp.csrf import CsrfGuard
 from webapp.declared_size_limit import DeclaredSizeLimit
 from webapp.error_pages import install_error_pages
+from webapp.gc_tuning import tune_gc_for_serving
 from webapp.routes import events, health, jobs, subscribe, webhooks
 from webapp.security_headers import SecurityHeadersMiddleware
 from webapp.settings import settings
@@ -39,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     )
     app.state.redis = redis.asyncio.Redis(connection_pool=pool)
+    tune_gc_for_serving()
     yield
     await app.state.redis.aclose()
 
