@@ -68,7 +68,7 @@ class PreparedJob:
 def prepare_job(actor: dramatiq.Actor[Any, Any], *args: Any, **kwargs: Any) -> PreparedJob:
     broker = actor.broker
     assert isinstance(broker, RedisBroker), "async enqueue speaks Dramatiq's Redis protocol"
-    message = actor.message(*args, **kwargs).copy(options={"redis_message_id": str(uuid4())})
+    message = actor.message_with_options(args=args, kwargs=kwargs, redis_message_id=str(uuid4()))
     return PreparedJob(broker, message, new_job_fields(actor, message))
 
 
