@@ -11,6 +11,12 @@
 
 local namespace, job_key, limit_key, event_key, events_index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
+-- Job ids are new for every admission, so an existing job means this very call already ran: redis-py sent it
+-- again after losing the reply (a Redis restart). Answer as the first time, without counting or enqueueing twice.
+if job_key ~= "" and redis.call("exists", job_key) == 1 then
+  return {"accepted", ""}
+end
+
 if limit_key ~= "" then
   local count = redis.call("incr", limit_key)
   if count == 1 then
