@@ -1,7 +1,8 @@
 """Job state, written from the worker behind its back.
 
 `update` queues and returns at once; one thread sends whatever has queued up in a single pipeline, so under load
-many updates share one round trip and recording state costs a job almost nothing. `flush` waits until everything
+many updates share one round trip and recording state costs a job almost nothing. An update can also add one to
+a job outcome counter (`tasks/job_metrics.py`), in the same round trip. `flush` waits until everything
 queued so far is written: the middleware calls it once a job's outcome is known, so its final state is in Redis
 before Dramatiq acks or nacks the message. A write that fails is retried for a while (Redis may be restarting),
 then logged and dropped: it must never fail the job.
@@ -9,6 +10,7 @@ then logged and dropped: it must never fail the job.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -19,6 +21,7 @@ from typing import Protocol
 
 import redis
 
+from tasks.job_metrics import JOB_COUNTS_KEY
 from tasks.jobs import JobFields, job_key, now_ms
 
 logger = logging.getLogger(__name__)
@@ -30,7 +33,7 @@ MAX_BATCH = 1000
 
 
 class JobStore(Protocol):
-    def update(self, job_id: str, fields: JobFields) -> None: ...
+    def update(self, job_id: str, fields: JobFields, *, count: str = "") -> None: ...
 
     def flush(self) -> None: ...
 
@@ -39,7 +42,7 @@ class RedisJobStore:
     def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
-        self._pending: queue.SimpleQueue[tuple[int, str, JobFields] | threading.Event] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[tuple[int, str, JobFields, str] | threading.Event] = queue.SimpleQueue()
         self._writer_pid = 0
         self._lock = threading.Lock()
         # Updates are numbered; the writer notes the last number it wrote, so a flush with nothing left to write
@@ -48,12 +51,13 @@ class RedisJobStore:
         self._last_queued = 0
         self._last_written = 0
 
-    def update(self, job_id: str, fields: JobFields) -> None:
+    def update(self, job_id: str, fields: JobFields, *, count: str = "") -> None:
+        """Queues `fields` for the job's hash and, if `count` names a counter field, one more on that counter."""
         self._ensure_writer()
         with self._lock:  # numbers enter the queue in order, and _last_queued never goes back
             number = next(self._numbers)
             self._last_queued = number
-            self._pending.put((number, job_id, {**fields, "updated_at": now_ms()}))
+            self._pending.put((number, job_id, {**fields, "updated_at": now_ms()}, count))
 
     def flush(self, timeout_s: float = RETRY_WRITES_FOR_S + 5) -> None:
         self._ensure_writer()
@@ -83,18 +87,21 @@ class RedisJobStore:
                 except queue.Empty:
                     break
             merged: dict[str, JobFields] = {}
+            counts: collections.Counter[str] = collections.Counter()
             last_number = self._last_written
             for item in batch:
                 if isinstance(item, tuple):
-                    last_number, job_id, fields = item
+                    last_number, job_id, fields, count = item
                     merged.setdefault(job_id, {}).update(fields)
-            self._write(merged)
+                    if count:
+                        counts[count] += 1
+            self._write(merged, counts)
             self._last_written = last_number
             for item in batch:
                 if isinstance(item, threading.Event):
                     item.set()
 
-    def _write(self, jobs: dict[str, JobFields]) -> None:
+    def _write(self, jobs: dict[str, JobFields], counts: collections.Counter[str]) -> None:
         if not jobs:
             return
         deadline = time.monotonic() + RETRY_WRITES_FOR_S
@@ -104,6 +111,8 @@ class RedisJobStore:
                 for job_id, fields in jobs.items():
                     pipe.hset(job_key(job_id), mapping=fields)
                     pipe.expire(job_key(job_id), self.ttl_s)
+                for field, increment in counts.items():
+                    pipe.hincrby(JOB_COUNTS_KEY, field, increment)
                 pipe.execute()
                 return
             except redis.RedisError:

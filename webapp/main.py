@@ -17,7 +17,7 @@ from webapp.csrf import CsrfGuard
 from webapp.declared_size_limit import DeclaredSizeLimit
 from webapp.error_pages import install_error_pages
 from webapp.gc_tuning import tune_gc_for_serving
-from webapp.routes import events, health, jobs, subscribe, webhooks
+from webapp.routes import events, health, jobs, metrics, subscribe, webhooks
 from webapp.security_headers import SecurityHeadersMiddleware
 from webapp.settings import settings
 from webapp.templating import PROJECT_ROOT
@@ -74,6 +74,7 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     install_error_pages(app)
     return app
 

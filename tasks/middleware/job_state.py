@@ -10,6 +10,7 @@ from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
 from tasks.errors import describe_error
+from tasks.job_metrics import count_field
 from tasks.job_store import JobStore
 from tasks.jobs import SUMMARY_OPTION, JobFields, JobState, new_job_fields, now_ms
 
@@ -42,7 +43,7 @@ class JobStateMiddleware(Middleware):
                 "next_retry_at": message.options["eta"],
                 "step": "Waiting to retry",
             }
-            self.store.update(message.message_id, fields)
+            self.store.update(message.message_id, fields, count=count_field(message.actor_name, "retried"))
             self.store.flush()  # before the original message is acked (see after_process_message)
         # else: a retry leaving the delay queue for its ready queue; still `retrying` until a worker runs it.
 
@@ -68,7 +69,11 @@ class JobStateMiddleware(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         if exception is None:
-            self.store.update(message.message_id, {"state": JobState.SUCCEEDED, "progress": 100})
+            self.store.update(
+                message.message_id,
+                {"state": JobState.SUCCEEDED, "progress": 100},
+                count=count_field(message.actor_name, "succeeded"),
+            )
             # Written before the message is acked, from this worker thread: threads flush in parallel and share
             # round trips, while acks go one by one through the consumer thread, which must not wait on us.
             self.store.flush()
@@ -83,5 +88,9 @@ class JobStateMiddleware(Middleware):
     def before_nack(self, broker: Broker, message: MessageProxy) -> None:
         # Dramatiq gave up: the message goes to the dead-letter queue. The reason was recorded by
         # after_process_message or after_skip_message.
-        self.store.update(message.message_id, {"state": JobState.FAILED, "next_retry_at": "", "step": "Gave up"})
+        self.store.update(
+            message.message_id,
+            {"state": JobState.FAILED, "next_retry_at": "", "step": "Gave up"},
+            count=count_field(message.actor_name, "failed"),
+        )
         self.store.flush()

@@ -5,6 +5,7 @@ A StubBroker with Dramatiq's Retries and a Worker in this process: real retries 
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,9 +36,12 @@ class RecordingStore:
         self.jobs: dict[str, JobFields] = {}
         self._changed = threading.Condition()
         self.flushes = 0
+        self.counts: collections.Counter[str] = collections.Counter()
 
-    def update(self, job_id: str, fields: JobFields) -> None:
+    def update(self, job_id: str, fields: JobFields, *, count: str = "") -> None:
         with self._changed:
+            if count:
+                self.counts[count] += 1
             self.updates.append((job_id, dict(fields), int(time.time() * 1000)))
             self.jobs.setdefault(job_id, {}).update(fields)
             self._changed.notify_all()
@@ -143,6 +147,8 @@ def test_a_job_that_succeeds_goes_queued_running_succeeded(
     assert queued["actor"] == "greet"
     assert running["attempt"] == 1
     assert (succeeded["progress"], succeeded["error"], succeeded["attempt"]) == (100, "", 1)
+    # and the outcome counters (what /metrics reports) count one success
+    assert store.counts == {"greet|succeeded": 1}
 
 
 def test_a_transient_failure_shows_retrying_with_the_attempt_and_next_try_then_succeeds(
@@ -175,6 +181,7 @@ def test_a_transient_failure_shows_retrying_with_the_attempt_and_next_try_then_s
         (3, "", ""),
     ]
     assert (phases[-1]["attempt"], phases[-1]["error"]) == (3, "")
+    assert store.counts == {"subscribe|retried": 2, "subscribe|succeeded": 1}
 
 
 def test_a_permanent_error_fails_the_job_at_once_with_its_reason(
@@ -216,6 +223,7 @@ def test_a_job_that_keeps_failing_fails_after_its_last_retry_with_a_human_error(
     assert failed["error"] == "Something unexpected went wrong (ValueError)."
     assert failed["next_retry_at"] == ""
     assert [m.message_id for m in stub_broker.dead_letters] == [job_id]
+    assert store.counts == {"broken|retried": MAX_RETRIES, "broken|failed": 1}
 
 
 def test_an_actor_with_its_own_max_retries_shows_that_many_attempts(

@@ -1,0 +1,104 @@
+"""Prometheus metrics. From Redis, for the whole deployment whichever web process answers: messages ready,
+delayed and dead-lettered per queue, live workers, and job outcomes counted by every worker. From
+prometheus_client, this web process's own CPU, memory and garbage collector."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import redis
+from dramatiq.common import dq_name, xq_name
+from fastapi import APIRouter
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.responses import Response
+
+from tasks.broker import broker
+from tasks.job_metrics import JOB_COUNTS_KEY, parse_counts
+from tasks.jobs import STALE_AFTER_S
+from tasks.middleware.worker_heartbeat import HEARTBEATS_KEY
+from webapp.deps import RedisDep
+
+router = APIRouter(tags=["metrics"])
+
+
+@dataclass
+class DeploymentSnapshot:
+    """What one pipelined read of Redis says; `redis_up` False and nothing else when Redis did not answer."""
+
+    redis_up: bool = False
+    #: (queue, kind) -> messages, kind one of ready, delayed, dead
+    messages: dict[tuple[str, str], int] = field(default_factory=dict)
+    workers_alive: int = 0
+    job_counts: dict[str, str] = field(default_factory=dict)
+
+
+class DeploymentCollector(Collector):
+    def __init__(self, snapshot: DeploymentSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot
+        up = GaugeMetricFamily("handoff_redis_up", "1 if Redis answered this scrape, else 0.")
+        up.add_metric([], 1 if snapshot.redis_up else 0)
+        yield up
+        if not snapshot.redis_up:
+            return
+        messages = GaugeMetricFamily(
+            "handoff_queue_messages",
+            "Messages per queue: ready (waiting for a worker), delayed (retries waiting out their backoff), "
+            "dead (in the dead-letter queue).",
+            labels=["queue", "kind"],
+        )
+        for (queue, kind), count in sorted(snapshot.messages.items()):
+            messages.add_metric([queue, kind], count)
+        yield messages
+        workers = GaugeMetricFamily(
+            "handoff_workers_alive", f"Worker processes that beat in the last {STALE_AFTER_S} s."
+        )
+        workers.add_metric([], snapshot.workers_alive)
+        yield workers
+        jobs = CounterMetricFamily(
+            "handoff_jobs",
+            "Jobs that reached an outcome, by actor: succeeded, failed (dead-lettered), retried (scheduled again).",
+            labels=["actor", "outcome"],
+        )
+        for actor, outcome, count in sorted(parse_counts(snapshot.job_counts)):
+            jobs.add_metric([actor, outcome], count)
+        yield jobs
+
+
+async def read_snapshot(redis_client: redis.asyncio.Redis) -> DeploymentSnapshot:
+    queues = sorted(broker.get_declared_queues())
+    keys = [
+        (queue, kind, f"{broker.namespace}:{name}")
+        for queue in queues
+        for kind, name in (("ready", queue), ("delayed", dq_name(queue)), ("dead", xq_name(queue)))
+    ]
+    try:
+        async with redis_client.pipeline(transaction=False) as pipe:
+            for _, kind, key in keys:
+                if kind == "dead":
+                    pipe.zcard(key)  # the dead-letter queue is a sorted set, by time of death
+                else:
+                    pipe.llen(key)
+            pipe.zcount(HEARTBEATS_KEY, time.time() - STALE_AFTER_S, "+inf")
+            pipe.hgetall(JOB_COUNTS_KEY)
+            *sizes, workers_alive, job_counts = await pipe.execute()
+    except redis.RedisError:
+        return DeploymentSnapshot()
+    messages = {(queue, kind): int(size) for (queue, kind, _), size in zip(keys, sizes, strict=True)}
+    return DeploymentSnapshot(True, messages, int(workers_alive), job_counts)
+
+
+@router.get("/metrics")
+async def show_metrics(redis_client: RedisDep) -> Response:
+    # 200 even when Redis is down: the scrape still carries handoff_redis_up 0 and the process's own metrics.
+    deployment = CollectorRegistry(auto_describe=False)
+    deployment.register(DeploymentCollector(await read_snapshot(redis_client)))
+    body = generate_latest(REGISTRY) + generate_latest(deployment)
+    return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4, headers={"Cache-Control": "no-store"})
