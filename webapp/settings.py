@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # Standard Webhooks: one secret per source (JSON: {"fulfilment": "whsec_..."}), and a fallback for the rest.
     standard_webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     standard_webhook_secret: SecretStr | None = None
+    # When set, GET /metrics asks for `Authorization: Bearer <token>` (Prometheus' `authorization` setting).
+    metrics_token: SecretStr | None = None
 
     provider_connect_timeout_s: float = Field(default=3.0, gt=0)
     provider_read_timeout_s: float = Field(default=10.0, gt=0)

@@ -4,6 +4,7 @@ prometheus_client, this web process's own CPU, memory and garbage collector."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,13 +16,14 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from tasks.broker import broker
 from tasks.job_metrics import JOB_COUNTS_KEY, parse_counts
 from tasks.jobs import STALE_AFTER_S
 from tasks.middleware.worker_heartbeat import HEARTBEATS_KEY
-from webapp.deps import RedisDep
+from webapp.deps import RedisDep, SettingsDep
 
 router = APIRouter(tags=["metrics"])
 
@@ -96,7 +98,15 @@ async def read_snapshot(redis_client: redis.asyncio.Redis) -> DeploymentSnapshot
 
 
 @router.get("/metrics")
-async def show_metrics(redis_client: RedisDep) -> Response:
+async def show_metrics(request: Request, redis_client: RedisDep, settings: SettingsDep) -> Response:
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+        if not secrets.compare_digest(request.headers.get("authorization", "").encode(), expected.encode()):
+            return PlainTextResponse(
+                "Metrics need a bearer token (METRICS_TOKEN).\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"},
+            )
     # 200 even when Redis is down: the scrape still carries handoff_redis_up 0 and the process's own metrics.
     deployment = CollectorRegistry(auto_describe=False)
     deployment.register(DeploymentCollector(await read_snapshot(redis_client)))
