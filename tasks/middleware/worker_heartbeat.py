@@ -1,7 +1,7 @@
 """A heartbeat per worker process, from a thread of its own, so it never depends on how busy the worker is.
 
 Every `interval_s` it writes three things:
-- `handoff:workers`: this worker is alive (for /healthz);
+- `handoff:workers`: this worker is alive (for /healthz and /metrics: `count_live_workers`);
 - Dramatiq's own `__heartbeats__` entry for this broker: Dramatiq redelivers the unacked messages of a worker
   whose heartbeat is older than the broker's `heartbeat_timeout`. Dramatiq refreshes it only when a consumer
   fetches, which a worker whose threads are all busy may not do for a while; beating here lets the timeout be
@@ -18,17 +18,23 @@ import time
 from typing import Any
 
 import redis
+import redis.asyncio
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 from dramatiq.worker import Worker
 
-from tasks.jobs import job_key
+from tasks.jobs import STALE_AFTER_S, job_key
 
 HEARTBEATS_KEY = "handoff:workers"
 #: Beats of workers gone this long are dropped, so the set does not grow with every restart.
 FORGET_AFTER_S = 24 * 3600.0
+
+
+def count_live_workers(pipe: redis.asyncio.client.Pipeline) -> None:
+    """Queues, on a web request's pipeline, the count of workers that beat in the last STALE_AFTER_S seconds."""
+    pipe.zcount(HEARTBEATS_KEY, time.time() - STALE_AFTER_S, "+inf")
 
 
 class WorkerHeartbeat(Middleware):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import redis
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from tasks.jobs import STALE_AFTER_S
-from tasks.middleware.worker_heartbeat import HEARTBEATS_KEY
+from tasks.middleware.worker_heartbeat import count_live_workers
 from webapp.deps import RedisDep
 
 router = APIRouter(tags=["health"])
@@ -20,7 +17,7 @@ async def check_health(redis_client: RedisDep) -> JSONResponse:
     try:
         async with redis_client.pipeline(transaction=False) as pipe:
             pipe.ping()
-            pipe.zcount(HEARTBEATS_KEY, time.time() - STALE_AFTER_S, "+inf")
+            count_live_workers(pipe)
             _, workers = await pipe.execute()
     except redis.RedisError:
         return JSONResponse({"status": "unavailable", "redis": "unreachable", "workers": None}, status_code=503)

@@ -5,7 +5,6 @@ prometheus_client, this web process's own CPU, memory and garbage collector."""
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from tasks.broker import broker
 from tasks.job_metrics import JOB_COUNTS_KEY, parse_counts
 from tasks.jobs import STALE_AFTER_S
-from tasks.middleware.worker_heartbeat import HEARTBEATS_KEY
+from tasks.middleware.worker_heartbeat import count_live_workers
 from webapp.deps import RedisDep, SettingsDep
 
 router = APIRouter(tags=["metrics"])
@@ -88,7 +87,7 @@ async def read_snapshot(redis_client: redis.asyncio.Redis) -> DeploymentSnapshot
                     pipe.zcard(key)  # the dead-letter queue is a sorted set, by time of death
                 else:
                     pipe.llen(key)
-            pipe.zcount(HEARTBEATS_KEY, time.time() - STALE_AFTER_S, "+inf")
+            count_live_workers(pipe)
             pipe.hgetall(JOB_COUNTS_KEY)
             *sizes, workers_alive, job_counts = await pipe.execute()
     except redis.RedisError:
