@@ -4,8 +4,11 @@ session, because requests' Session is not thread-safe."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import requests
+from pydantic import SecretStr
 
 from tasks.providers.fulfilment import FulfilmentClient
 from tasks.providers.http import Provider
@@ -13,6 +16,7 @@ from tasks.providers.mailchimp import MailchimpClient
 from webapp.settings import settings
 
 _per_thread = threading.local()
+T = TypeVar("T")
 
 
 def provider_for(name: str) -> Provider:
@@ -25,26 +29,37 @@ def provider_for(name: str) -> Provider:
     )
 
 
+def _one_per_thread(name: str, build: Callable[[], T]) -> T:
+    """The calling thread's client called `name`, built on first use."""
+    client: T | None = getattr(_per_thread, name, None)
+    if client is None:
+        client = build()
+        setattr(_per_thread, name, client)
+    return client
+
+
+def _api_key(secret: SecretStr | None) -> str:
+    return secret.get_secret_value() if secret else "sandbox-key"
+
+
 def mailchimp_client() -> MailchimpClient:
-    if not hasattr(_per_thread, "mailchimp"):
-        key = settings.mailchimp_api_key
-        _per_thread.mailchimp = MailchimpClient(
+    return _one_per_thread(
+        "mailchimp",
+        lambda: MailchimpClient(
             base_url=settings.mailchimp_url,
-            api_key=key.get_secret_value() if key else "sandbox-key",
+            api_key=_api_key(settings.mailchimp_api_key),
             list_id=settings.mailchimp_list_id,
             provider=provider_for("The email provider"),
-        )
-    client: MailchimpClient = _per_thread.mailchimp
-    return client
+        ),
+    )
 
 
 def fulfilment_client() -> FulfilmentClient:
-    if not hasattr(_per_thread, "fulfilment"):
-        key = settings.fulfilment_api_key
-        _per_thread.fulfilment = FulfilmentClient(
+    return _one_per_thread(
+        "fulfilment",
+        lambda: FulfilmentClient(
             base_url=settings.fulfilment_url,
-            api_key=key.get_secret_value() if key else "sandbox-key",
+            api_key=_api_key(settings.fulfilment_api_key),
             provider=provider_for("The fulfilment service"),
-        )
-    client: FulfilmentClient = _per_thread.fulfilment
-    return client
+        ),
+    )
