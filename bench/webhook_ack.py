@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 import stripe
 
-from tasks.actors.send_test_webhook import checkout_completed_event
+from sandbox.stripe import checkout_completed_event
 from tests.support.processes import free_port, port_is_open, start, stop, wait_until
 from tests.support.services import start_redis
 

@@ -3,12 +3,13 @@
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from sandbox import fulfilment, mailchimp
+from sandbox import fulfilment, mailchimp, stripe
 from sandbox.faults import start_outage
 
 app = FastAPI(title="Handoff sandbox providers", docs_url=None, redoc_url=None)
 app.include_router(mailchimp.router)
 app.include_router(fulfilment.router)
+app.include_router(stripe.router)
 
 
 class Outage(BaseModel):

@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from webapp.settings import settings
+from sandbox.settings import sandbox_settings
 
 
 class ScriptedAnswer(BaseModel):
@@ -50,8 +50,8 @@ class Faults:
                 return None
             headers = {"Retry-After": scripted.retry_after} if scripted.retry_after else None
             return problem(scripted.status, "Scripted failure", scripted.detail or "Scripted failure.", headers)
-        await asyncio.sleep(settings.sandbox_delay_s)
-        if random.random() >= settings.sandbox_failure_rate:
+        await asyncio.sleep(sandbox_settings.sandbox_delay_s)
+        if random.random() >= sandbox_settings.sandbox_failure_rate:
             return None
         if random.random() < 0.5:
             return problem(429, "Too Many Requests", "You have exceeded the limit of requests.", {"Retry-After": "2"})

@@ -1,4 +1,5 @@
-"""The one Dramatiq broker of the project: Redis, Dramatiq's Retries, and the job state middleware."""
+"""The worker's one Dramatiq broker: Redis, Dramatiq's Retries, and the job state middleware. Built when the
+worker imports its actors; the web never imports this (it admits jobs through handoff/admission.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from tasks.job_store import RedisJobStore
+from handoff.settings import Settings, settings
+from tasks.brokers.redis import ReclaimingRedisBroker
+from tasks.job_state.middleware import JobStateMiddleware
+from tasks.job_state.store import RedisJobStore
 from tasks.middleware.durable_retries import DurableRetries
-from tasks.middleware.job_state import JobStateMiddleware
 from tasks.middleware.sigterm_once import SigtermOnce
 from tasks.middleware.worker_heartbeat import WorkerHeartbeat
-from tasks.reclaiming_broker import ReclaimingRedisBroker
-from webapp.settings import Settings, settings
 
 #: Redis connections per worker process.
 REDIS_CONNECTIONS = 100

@@ -9,7 +9,8 @@ from typing import Any
 
 import redis
 
-from tasks.errors import PermanentError
+from handoff.keys import order_key
+from tasks.providers.errors import PermanentError
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +68,6 @@ class OrderBook:
             raise PermanentError(f"There is no order {order_id} to mark delivered.")
         self._update(order_id, {"state": "delivered", "delivered_at": int(time.time())})
 
-    def get(self, order_id: str) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.client.hgetall(self._key(order_id)).items()}  # type: ignore[union-attr]
-
     def _update(self, order_id: str, fields: dict[str, str | int]) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self._key(order_id), mapping=fields)  # type: ignore[arg-type]
@@ -78,4 +76,4 @@ class OrderBook:
 
     @staticmethod
     def _key(order_id: str) -> str:
-        return f"handoff:order:{order_id}"
+        return order_key(order_id)

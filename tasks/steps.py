@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import redis
 
-from tasks.progress import report_progress
+from handoff.keys import steps_key
+from tasks.job_state.progress import report_progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class StepLog:
 
     @staticmethod
     def _key(run_id: str) -> str:
-        return f"handoff:steps:{run_id}"
+        return steps_key(run_id)
 
 
 def run_steps(run_id: str, steps: Sequence[Step], log: StepLog) -> None:

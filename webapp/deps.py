@@ -11,10 +11,11 @@ import redis.asyncio
 from fastapi import Depends
 from starlette.requests import Request
 
+from handoff.admission import Admitter
+from handoff.settings import Settings
+from handoff.settings import settings as _settings
 from webapp.csrf import CsrfGuard, CsrfToken
 from webapp.htmx import is_htmx
-from webapp.settings import Settings
-from webapp.settings import settings as _settings
 
 
 async def get_settings() -> Settings:
@@ -27,6 +28,12 @@ def redis_of(request: Request) -> redis.asyncio.Redis:
     return client
 
 
+def admitter_of(request: Request) -> Admitter:
+    """The one admission path (handoff/admission.py): every job the web starts goes through it."""
+    admitter: Admitter = request.app.state.admitter
+    return admitter
+
+
 def csrf_guard_of(request: Request) -> CsrfGuard:
     guard: CsrfGuard = request.app.state.csrf
     return guard
@@ -34,6 +41,10 @@ def csrf_guard_of(request: Request) -> CsrfGuard:
 
 async def get_redis(request: Request) -> redis.asyncio.Redis:
     return redis_of(request)
+
+
+async def get_admitter(request: Request) -> Admitter:
+    return admitter_of(request)
 
 
 async def get_csrf_guard(request: Request) -> CsrfGuard:
@@ -61,6 +72,7 @@ async def get_is_htmx(request: Request) -> bool:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[redis.asyncio.Redis, Depends(get_redis)]
+AdmitterDep = Annotated[Admitter, Depends(get_admitter)]
 CsrfGuardDep = Annotated[CsrfGuard, Depends(get_csrf_guard)]
 CsrfTokenDep = Annotated[CsrfToken, Depends(get_csrf_token)]
 HtmxDep = Annotated[bool, Depends(get_is_htmx)]

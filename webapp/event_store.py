@@ -1,8 +1,8 @@
 """Received webhook events in Redis: stored, deduplicated and enqueued atomically, listed, replayed.
 
 `handoff:event:<source>:<id>` is one event's hash; `handoff:events` indexes the newest by receipt time.
-An event id is accepted once: "seen before?" and "store + enqueue" run in one Lua script (`tasks/admit.lua`),
-so concurrent deliveries of one event give one job.
+An event id is accepted once: "seen before?" and "store + enqueue" are one admission (handoff/admission.py),
+so concurrent deliveries of one event give one job; a replay is one admission too, so two presses give one.
 """
 
 from __future__ import annotations
@@ -15,20 +15,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis.asyncio
-from redis.exceptions import WatchError
 
-from tasks.async_enqueue import EventRecord, RateLimit, RateLimited, admit, prepare_job
-from tasks.event_handlers import EventHandler
-from tasks.jobs import Job, job_key
+from handoff.admission import Admitter, EventReplay, NewEvent, RateLimit, RateLimited
+from handoff.event_routes import EventHandler
+from handoff.jobs import Job
+from handoff.keys import EVENTS_INDEX_KEY, event_key, job_key
 from webapp.webhook_verification import VerifiedEvent
 
-EVENTS_INDEX = "handoff:events"
 #: How many events the index keeps; older ones stay readable by key until their TTL.
 INDEX_SIZE = 1000
-
-
-def event_key(source: str, event_id: str) -> str:
-    return f"handoff:event:{source}:{event_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +61,19 @@ class Receipt:
 
 
 async def receive(
-    client: redis.asyncio.Redis,
+    admitter: Admitter,
     source: str,
     event: VerifiedEvent,
     handler: EventHandler | None,
     *,
-    job_ttl_s: int,
     event_ttl_s: int,
     rate_limit: RateLimit | None = None,
 ) -> Receipt:
     """Stores the event and enqueues its job, in one atomic step, unless its id was seen before."""
-    prepared = prepare_job(handler.actor, *handler.arguments(event.event_id, event.body)) if handler else None
-    job_id = prepared.message.message_id if prepared else ""
+    prepared = admitter.prepare(handler.kind, *handler.arguments(event.event_id, event.body)) if handler else None
+    job_id = prepared.id if prepared else ""
     received_at = int(time.time() * 1000)
-    record = EventRecord(
+    record = NewEvent(
         key=event_key(source, event.event_id),
         fields={
             "source": source,
@@ -93,12 +87,12 @@ async def receive(
             "body": json.dumps(event.body),
         },
         ttl_s=event_ttl_s,
-        index_key=EVENTS_INDEX,
+        index_key=EVENTS_INDEX_KEY,
         index_member=f"{source}:{event.event_id}",
         received_at_ms=received_at,
         index_size=INDEX_SIZE,
     )
-    admission = await admit(client, prepared, job_ttl_s=job_ttl_s, rate_limit=rate_limit, event=record)
+    admission = await admitter.admit(prepared, rate_limit=rate_limit, event=record)
     if admission.outcome == "limited":
         raise RateLimited(max(1, int(admission.detail)))
     if admission.outcome == "duplicate":
@@ -108,7 +102,7 @@ async def receive(
 
 async def latest(client: redis.asyncio.Redis, *, limit: int = 50) -> list[tuple[StoredEvent, Job | None]]:
     """The newest events with their jobs' current state, in three round trips whatever the count."""
-    members = await client.zrevrange(EVENTS_INDEX, 0, limit - 1)
+    members = await client.zrevrange(EVENTS_INDEX_KEY, 0, limit - 1)
     async with client.pipeline(transaction=False) as pipe:
         for member in members:
             source, _, event_id = str(member).partition(":")
@@ -129,33 +123,24 @@ class NotReplayable(Exception):
 
 async def replay(
     client: redis.asyncio.Redis,
+    admitter: Admitter,
     source: str,
     event_id: str,
     handler_lookup: Callable[[str, str], EventHandler | None],
-    *,
-    job_ttl_s: int,
 ) -> Job:
-    """Runs a failed event's job again, as a new job; its steps resume where the failed one stopped."""
-    key = event_key(source, event_id)
-    async with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                await pipe.watch(key)
-                fields = await pipe.hgetall(key)
-                if not fields:
-                    raise NotReplayable("There is no such event.")
-                event = StoredEvent.from_hash(fields)
-                state = await pipe.hget(job_key(event.job_id), "state") if event.job_id else None
-                if state != "failed":
-                    raise NotReplayable("Only an event whose job failed can be replayed.")
-                handler = handler_lookup(event.source, event.type)
-                if handler is None:
-                    raise NotReplayable("Nothing handles this type of event any more.")
-                prepared = prepare_job(handler.actor, *handler.arguments(event.event_id, json.loads(event.body)))
-                pipe.multi()
-                pipe.hset(key, mapping={"job_id": prepared.message.message_id, "replays": event.replays + 1})
-                prepared.stage(pipe, ttl_s=job_ttl_s)
-                await pipe.execute()
-                return prepared.job
-            except WatchError:
-                continue
+    """Runs a failed event's job again, as a new job; its steps resume where the failed one stopped. The check
+    that its job failed is made again inside the admission, so only one of two concurrent presses starts a job."""
+    fields = await client.hgetall(event_key(source, event_id))
+    if not fields:
+        raise NotReplayable("There is no such event.")
+    event = StoredEvent.from_hash(fields)
+    handler = handler_lookup(event.source, event.type)
+    if not event.job_id:  # an ignored event: no job ever ran, so none failed (admit.lua says the same)
+        raise NotReplayable("Only an event whose job failed can be replayed.")
+    if handler is None:
+        raise NotReplayable("Nothing handles this type of event any more.")
+    prepared = admitter.prepare(handler.kind, *handler.arguments(event.event_id, json.loads(event.body)))
+    admission = await admitter.admit(prepared, replay=EventReplay(event_key(source, event_id), event.job_id))
+    if admission.outcome == "refused":
+        raise NotReplayable(admission.detail)
+    return prepared.job

@@ -12,6 +12,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from starlette.types import ASGIApp
 
+from handoff.redis_admission import RedisAdmitter
+from handoff.settings import settings
 from webapp.body_limit import ONE_MIB
 from webapp.csrf import CsrfGuard
 from webapp.declared_size_limit import DeclaredSizeLimit
@@ -19,7 +21,6 @@ from webapp.error_pages import install_error_pages
 from webapp.gc_tuning import tune_gc_for_serving
 from webapp.routes import events, health, jobs, metrics, subscribe, webhooks
 from webapp.security_headers import SecurityHeadersMiddleware
-from webapp.settings import settings
 from webapp.templating import PROJECT_ROOT
 
 FORM_BODY_LIMIT = 64 * 1024
@@ -40,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     )
     app.state.redis = redis.asyncio.Redis(connection_pool=pool)
+    app.state.admitter = RedisAdmitter.from_settings(app.state.redis, settings)
     tune_gc_for_serving()
     yield
     await app.state.redis.aclose()

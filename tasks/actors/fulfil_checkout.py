@@ -5,27 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import dramatiq
-
-from tasks.broker import broker, redis_client
-from tasks.errors import PermanentError
-from tasks.masking import mask_email
+from handoff.job_kinds import FULFIL_CHECKOUT
+from handoff.settings import settings
+from tasks.actors.job_actor import job_actor
+from tasks.broker import redis_client
 from tasks.orders import CheckoutOrder, OrderBook
 from tasks.providers.connections import fulfilment_client, mailchimp_client
 from tasks.steps import Step, StepLog, run_steps
-from webapp.settings import settings
 
 orders = OrderBook(redis_client, ttl_s=settings.event_ttl_s)
 step_log = StepLog(redis_client, ttl_s=settings.event_ttl_s)
 
 
-def summarize_checkout(event_id: str, session: dict[str, Any]) -> str:
-    email = (session.get("customer_details") or {}).get("email") if isinstance(session, dict) else None
-    who = f" for {mask_email(email)}" if isinstance(email, str) and email else ""
-    return f"Order {session.get('id', '?') if isinstance(session, dict) else '?'}{who}"
-
-
-@dramatiq.actor(broker=broker, throws=(PermanentError,), job_summary=summarize_checkout)
+@job_actor(FULFIL_CHECKOUT)
 def fulfil_checkout(event_id: str, session: dict[str, Any]) -> None:
     order = CheckoutOrder.from_session(session)
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import dramatiq
-
+from handoff.job_kinds import RECORD_DELIVERY
 from tasks.actors.fulfil_checkout import orders
-from tasks.broker import broker
-from tasks.errors import PermanentError
-from tasks.progress import report_progress
+from tasks.actors.job_actor import job_actor
+from tasks.job_state.progress import report_progress
+from tasks.providers.errors import PermanentError
 
 
-def summarize_delivery(event_id: str, data: dict[str, Any]) -> str:
-    return f"Delivery of order {data.get('order_id', '?')}"
-
-
-@dramatiq.actor(broker=broker, throws=(PermanentError,), job_summary=summarize_delivery)
+@job_actor(RECORD_DELIVERY)
 def record_delivery(event_id: str, data: dict[str, Any]) -> None:
     order_id = data.get("order_id")
     if not isinstance(order_id, str) or not order_id:

@@ -1,12 +1,15 @@
 """A heartbeat per worker process, from a thread of its own, so it never depends on how busy the worker is.
 
-Every `interval_s` it writes three things:
+Every `interval_s` (handoff/liveness.py) it writes three things:
 - `handoff:workers`: this worker is alive (for /healthz and /metrics: `count_live_workers`);
 - Dramatiq's own `__heartbeats__` entry for this broker: Dramatiq redelivers the unacked messages of a worker
   whose heartbeat is older than the broker's `heartbeat_timeout`. Dramatiq refreshes it only when a consumer
   fetches, which a worker whose threads are all busy may not do for a while; beating here lets the timeout be
   short (fast redelivery after a crash) without ever taking a busy worker for a dead one;
 - `heartbeat_at` of every job it is running, so the job page can tell a job whose worker vanished.
+
+The beating thread survives any error, saying so in the log: a silent heartbeat would get a busy worker's
+messages redelivered to others while it is still running them.
 """
 
 from __future__ import annotations
@@ -18,33 +21,28 @@ import time
 from typing import Any
 
 import redis
-import redis.asyncio
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 from dramatiq.worker import Worker
 
-from tasks.jobs import STALE_AFTER_S, job_key
+from handoff.dramatiq_internals import broker_heartbeats_key
+from handoff.keys import WORKERS_KEY, job_key
+from handoff.liveness import HEARTBEAT_INTERVAL_S
 
-HEARTBEATS_KEY = "handoff:workers"
 #: Beats of workers gone this long are dropped, so the set does not grow with every restart.
 FORGET_AFTER_S = 24 * 3600.0
-
-
-def count_live_workers(pipe: redis.asyncio.client.Pipeline) -> None:
-    """Queues, on a web request's pipeline, the count of workers that beat in the last STALE_AFTER_S seconds."""
-    pipe.zcount(HEARTBEATS_KEY, time.time() - STALE_AFTER_S, "+inf")
 
 
 class WorkerHeartbeat(Middleware):
     """Parameters:
     client(redis.Redis): The Redis to beat into.
-    interval_s(float): Seconds between beats. Defaults to 5; keep it well under the broker's
-      heartbeat_timeout and STALE_AFTER_S.
+    interval_s(float): Seconds between beats. Defaults to HEARTBEAT_INTERVAL_S, from which the broker's
+      heartbeat_timeout and the job page's STALE_AFTER_S are derived.
     """
 
-    def __init__(self, *, client: redis.Redis, interval_s: float = 5.0) -> None:
+    def __init__(self, *, client: redis.Redis, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
         self.logger = get_logger(__name__, type(self))
         self.client = client
         self.interval_s = interval_s
@@ -54,7 +52,8 @@ class WorkerHeartbeat(Middleware):
         self._stopped = threading.Event()
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"  # the pid of the forked worker process
+        # host:pid (of the forked worker process):broker id, which names its unacked sets in Dramatiq's keys
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{getattr(broker, 'broker_id', '')}"
         threading.Thread(target=self._beat_until_stopped, args=(broker,), name="handoff-heartbeat", daemon=True).start()
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
@@ -73,7 +72,7 @@ class WorkerHeartbeat(Middleware):
         # Beats go on while the worker finishes its jobs, and stop only once it has.
         self._stopped.set()
         try:
-            self.client.zrem(HEARTBEATS_KEY, self.worker_name)
+            self.client.zrem(WORKERS_KEY, self.worker_name)
         except redis.RedisError:
             self.logger.warning("Could not remove this worker's heartbeat.")
 
@@ -82,10 +81,10 @@ class WorkerHeartbeat(Middleware):
         with self._lock:
             running = list(self._running_jobs)
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(HEARTBEATS_KEY, {self.worker_name: now})
-        pipe.zremrangebyscore(HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
+        pipe.zadd(WORKERS_KEY, {self.worker_name: now})
+        pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - FORGET_AFTER_S)
         if isinstance(broker, RedisBroker):
-            pipe.zadd(f"{broker.namespace}:__heartbeats__", {broker.broker_id: int(now * 1000)})
+            pipe.zadd(broker_heartbeats_key(broker.namespace), {broker.broker_id: int(now * 1000)})
         for job_id in running:
             pipe.hset(job_key(job_id), "heartbeat_at", int(now * 1000))
         pipe.execute()
@@ -96,4 +95,6 @@ class WorkerHeartbeat(Middleware):
                 self.beat(broker)
             except redis.RedisError:
                 self.logger.warning("Could not write this worker's heartbeat; will try again.")
+            except Exception:  # anything at all: this thread must outlive it
+                self.logger.exception("The heartbeat failed unexpectedly; it goes on beating.")
             self._stopped.wait(self.interval_s)

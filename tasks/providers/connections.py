@@ -10,10 +10,11 @@ from typing import TypeVar
 import requests
 from pydantic import SecretStr
 
+from handoff.settings import settings
+from tasks.providers.fake_stripe import FakeStripeClient
 from tasks.providers.fulfilment import FulfilmentClient
 from tasks.providers.http import Provider
 from tasks.providers.mailchimp import MailchimpClient
-from webapp.settings import settings
 
 _per_thread = threading.local()
 T = TypeVar("T")
@@ -62,4 +63,11 @@ def fulfilment_client() -> FulfilmentClient:
             api_key=_api_key(settings.fulfilment_api_key),
             provider=provider_for("The fulfilment service"),
         ),
+    )
+
+
+def fake_stripe_client() -> FakeStripeClient:
+    return _one_per_thread(
+        "fake_stripe",
+        lambda: FakeStripeClient(base_url=settings.sandbox_url, provider=provider_for("The sandbox's Stripe")),
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from tasks.errors import PermanentError, TransientError
+from tasks.providers.errors import PermanentError, TransientError
 from tasks.providers.retry_after import retry_after_ms
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.errors import PermanentError, TransientError
+from tasks.providers.errors import PermanentError, TransientError
 from tasks.providers.http import Provider
 from tasks.providers.mailchimp import MailchimpClient, subscriber_hash
 from tests.support.client import unique_email
@@ -49,7 +49,7 @@ def test_a_server_error_is_transient(
         mailchimp.subscribe(email)
 
     assert f"({status})" in error.value.reason
-    assert error.value.delay is None, "no Retry-After: Dramatiq's exponential backoff decides"
+    assert error.value.retry_after_ms is None, "no Retry-After: Dramatiq's exponential backoff decides"
 
 
 def test_a_429_is_transient_and_carries_retry_after(
@@ -61,7 +61,7 @@ def test_a_429_is_transient_and_carries_retry_after(
     with pytest.raises(TransientError) as error:
         mailchimp.subscribe(email)
 
-    assert error.value.delay == 7000
+    assert error.value.retry_after_ms == 7000
 
 
 def test_a_400_is_permanent_with_the_providers_detail(

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 
-from tasks.reclaiming_broker import ReclaimingConsumer, ReclaimingRedisBroker
+from handoff.dramatiq_internals import unacked_key
+from tasks.brokers.redis import ReclaimingConsumer, ReclaimingRedisBroker
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,7 @@ def next_message(consumer: ReclaimingConsumer) -> dramatiq.MessageProxy | None:
 
 
 def unacked(broker: ReclaimingRedisBroker, queue: str = QUEUE) -> set[str]:
-    return {i.decode() for i in broker.client.smembers(broker.unacked_key(queue))}
+    return {i.decode() for i in broker.client.smembers(unacked_key(broker, queue))}
 
 
 def test_a_fetch_whose_reply_was_lost_is_given_back_to_the_queue_and_handed_out(

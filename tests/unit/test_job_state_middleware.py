@@ -17,11 +17,11 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
-from tasks.errors import PermanentError, TransientError
-from tasks.jobs import JobFields
-from tasks.masking import mask_email
-from tasks.middleware.job_state import JobStateMiddleware
-from tasks.progress import report_progress
+from handoff.jobs import JobFields
+from handoff.masking import mask_email
+from tasks.job_state.middleware import JobStateMiddleware
+from tasks.job_state.progress import report_progress
+from tasks.providers.errors import PermanentError, TransientError
 
 MAX_RETRIES = 2
 MAX_BACKOFF_MS = 50

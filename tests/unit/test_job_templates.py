@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tasks.jobs import Job, JobState
+from handoff.jobs import Job, JobState
 from tests.unit.markup import element_by_id, elements, root_element, visible_text
 from webapp.templating import templates
 

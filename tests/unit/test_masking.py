@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.masking import mask_email, mask_emails_in
+from handoff.masking import mask_email, mask_emails_in
 
 
 @pytest.mark.parametrize(

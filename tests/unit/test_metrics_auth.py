@@ -10,9 +10,9 @@ import redis.asyncio
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from handoff.settings import Settings
 from webapp.deps import get_settings
 from webapp.main import app
-from webapp.settings import Settings
 
 TOKEN = "metrics-token-for-tests"
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from pydantic import SecretStr, ValidationError
 
-from webapp.settings import EMBEDDED_REDIS_URL, Settings
+from handoff.liveness import HEARTBEAT_INTERVAL_S, STALE_AFTER_S
+from handoff.settings import EMBEDDED_REDIS_URL, Settings
+from sandbox.settings import SandboxSettings
+from tasks.middleware.worker_heartbeat import WorkerHeartbeat
 
 
 @pytest.fixture(autouse=True)
@@ -117,10 +121,31 @@ def test_an_api_key_without_a_data_centre_falls_back_to_us1_and_stays_out_of_the
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SANDBOX_FAILURE_RATE", "1.5"), ("SANDBOX_DELAY_S", "-1"), ("RETRY_MAX_RETRIES", "-1"), ("PORT", "web")],
+    [("RETRY_MAX_RETRIES", "-1"), ("WORKER_HEARTBEAT_TIMEOUT_MS", "5000"), ("JOB_TTL_S", "0")],
 )
 def test_out_of_range_numbers_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
 
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(("name", "value"), [("SANDBOX_FAILURE_RATE", "1.5"), ("SANDBOX_DELAY_S", "-1")])
+def test_out_of_range_sandbox_knobs_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError):
+        SandboxSettings()
+
+
+def test_the_sandbox_knobs_are_the_sandboxs_own() -> None:
+    assert "sandbox_delay_s" not in Settings.model_fields
+    assert "sandbox_failure_rate" not in Settings.model_fields
+
+
+def test_every_liveness_timing_follows_from_the_one_heartbeat() -> None:
+    # Given the worker beats every HEARTBEAT_INTERVAL_S
+    # Then Dramatiq redelivers after three missed beats, and a worker is called gone after four
+    assert Settings().worker_heartbeat_timeout_ms == 3 * HEARTBEAT_INTERVAL_S * 1000
+    assert STALE_AFTER_S == 4 * HEARTBEAT_INTERVAL_S
+    assert WorkerHeartbeat(client=redis.Redis()).interval_s == HEARTBEAT_INTERVAL_S

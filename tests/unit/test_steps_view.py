@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tasks.jobs import Job, JobState
+from handoff.jobs import Job, JobState
 from tasks.steps import Step, StepLog, run_steps
 from tests.unit.markup import elements, visible_text
 from webapp.event_store import StoredEvent

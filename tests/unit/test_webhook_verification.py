@@ -17,7 +17,7 @@ import standardwebhooks
 import stripe
 from pydantic import ValidationError
 
-from webapp.settings import Settings
+from handoff.settings import Settings
 from webapp.webhook_verification import (
     STRIPE_TOLERANCE_S,
     VerifiedEvent,

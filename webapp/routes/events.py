@@ -10,14 +10,13 @@ from fastapi import APIRouter, Form, HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tasks.actors.send_test_webhook import send_test_webhook
-from tasks.async_enqueue import enqueue_job
-from tasks.event_handlers import handler_for
-from tasks.jobs import Job
+from handoff.event_routes import handler_for
+from handoff.job_kinds import SEND_TEST_WEBHOOK
+from handoff.jobs import Job
+from handoff.settings import Settings
 from webapp import event_store
-from webapp.deps import CsrfGuardDep, CsrfTokenDep, HtmxDep, RedisDep, SettingsDep
+from webapp.deps import AdmitterDep, CsrfGuardDep, CsrfTokenDep, HtmxDep, RedisDep, SettingsDep
 from webapp.error_pages import error_response
-from webapp.settings import Settings
 from webapp.templating import render, render_page_or_partial
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -47,7 +46,7 @@ async def list_events(request: Request, redis_client: RedisDep, settings: Settin
 @router.post("/test")
 async def send_a_test_event(
     request: Request,
-    redis_client: RedisDep,
+    admitter: AdmitterDep,
     settings: SettingsDep,
     guard: CsrfGuardDep,
     htmx: HtmxDep,
@@ -57,7 +56,7 @@ async def send_a_test_event(
     if not _can_send_test_events(settings):
         raise HTTPException(404, "Test events can be sent only with the sandbox provider and a Stripe secret.")
     email = f"test-customer-{secrets.token_hex(3)}@example.com"
-    job = await enqueue_job(redis_client, send_test_webhook, str(request.base_url), email, ttl_s=settings.job_ttl_s)
+    job = await admitter.enqueue(SEND_TEST_WEBHOOK, str(request.base_url), email)
     return _started(request, job, htmx)
 
 
@@ -67,14 +66,14 @@ async def replay_event(
     source: str,
     event_id: str,
     redis_client: RedisDep,
-    settings: SettingsDep,
+    admitter: AdmitterDep,
     guard: CsrfGuardDep,
     htmx: HtmxDep,
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     guard.verify(request, csrf_token)
     try:
-        job = await event_store.replay(redis_client, source, event_id, handler_for, job_ttl_s=settings.job_ttl_s)
+        job = await event_store.replay(redis_client, admitter, source, event_id, handler_for)
     except event_store.NotReplayable as exc:
         return error_response(request, 409, exc.reason)
     return _started(request, job, htmx)

@@ -6,7 +6,7 @@ import redis
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from tasks.middleware.worker_heartbeat import count_live_workers
+from handoff.liveness import count_live_workers
 from webapp.deps import RedisDep
 
 router = APIRouter(tags=["health"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tasks.jobs import Job, job_key
+from handoff.jobs import Job, job_key
 from webapp.deps import redis_of
 from webapp.htmx import is_htmx
 from webapp.templating import render, render_page_or_partial

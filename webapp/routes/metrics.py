@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
-from dramatiq.common import dq_name, xq_name
 from fastapi import APIRouter
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -18,11 +17,15 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from tasks.broker import broker
-from tasks.job_metrics import JOB_COUNTS_KEY, parse_counts
-from tasks.jobs import STALE_AFTER_S
-from tasks.middleware.worker_heartbeat import count_live_workers
+from handoff.dramatiq_internals import DEFAULT_NAMESPACE, queue_keys
+from handoff.job_kinds import KINDS
+from handoff.jobs import parse_counts
+from handoff.keys import JOB_COUNTS_KEY
+from handoff.liveness import STALE_AFTER_S, count_live_workers
 from webapp.deps import RedisDep, SettingsDep
+
+#: Every queue a job kind is sent to.
+QUEUES = sorted({kind.queue_name for kind in KINDS.values()})
 
 router = APIRouter(tags=["metrics"])
 
@@ -74,12 +77,7 @@ class DeploymentCollector(Collector):
 
 
 async def read_snapshot(redis_client: redis.asyncio.Redis) -> DeploymentSnapshot:
-    queues = sorted(broker.get_declared_queues())
-    keys = [
-        (queue, kind, f"{broker.namespace}:{name}")
-        for queue in queues
-        for kind, name in (("ready", queue), ("delayed", dq_name(queue)), ("dead", xq_name(queue)))
-    ]
+    keys = [(queue, kind, key) for queue in QUEUES for kind, key in queue_keys(DEFAULT_NAMESPACE, queue).items()]
     try:
         async with redis_client.pipeline(transaction=False) as pipe:
             for _, kind, key in keys:

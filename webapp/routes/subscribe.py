@@ -8,12 +8,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tasks.actors.subscribe import subscribe_email
-from tasks.async_enqueue import RateLimit, RateLimited, enqueue_job
-from webapp.deps import CsrfTokenDep, client_of, csrf_guard_of, redis_of
+from handoff.admission import RateLimit, RateLimited
+from handoff.job_kinds import SUBSCRIBE_EMAIL
+from handoff.keys import rate_limit_key
+from handoff.settings import settings
+from webapp.deps import CsrfTokenDep, admitter_of, client_of, csrf_guard_of
 from webapp.error_pages import error_response
 from webapp.htmx import is_htmx
-from webapp.settings import settings
 from webapp.templating import render, render_page_or_partial
 
 router = APIRouter(tags=["subscribe"])
@@ -42,9 +43,9 @@ async def submit_subscription(request: Request) -> Response:
     except EmailNotValidError as exc:
         return _invalid_form(request, csrf_token, email, str(exc), htmx)
 
-    limit = RateLimit(f"handoff:rate:subscribe:{client_of(request)}", settings.rate_limit_subscribe_per_minute)
+    limit = RateLimit(rate_limit_key("subscribe", client_of(request)), settings.rate_limit_subscribe_per_minute)
     try:
-        job = await enqueue_job(redis_of(request), subscribe_email, address, ttl_s=settings.job_ttl_s, rate_limit=limit)
+        job = await admitter_of(request).enqueue(SUBSCRIBE_EMAIL, address, rate_limit=limit)
     except RateLimited as exc:
         message = f"That is a lot of subscriptions from one place. Please try again in {exc.retry_after_s} s."
         return error_response(request, 429, message, headers={"Retry-After": str(exc.retry_after_s)})

@@ -11,12 +11,13 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from tasks.async_enqueue import RateLimit, RateLimited
-from tasks.event_handlers import MalformedEvent, handler_for
+from handoff.admission import Admitter, RateLimit, RateLimited
+from handoff.event_routes import MalformedEvent, handler_for
+from handoff.keys import rate_limit_key
+from handoff.settings import Settings
 from webapp import event_store
 from webapp.body_limit import ONE_MIB, BodyTooLarge, read_body
-from webapp.deps import RedisDep, SettingsDep, client_of
-from webapp.settings import Settings
+from webapp.deps import AdmitterDep, SettingsDep, client_of
 from webapp.webhook_verification import (
     VerifiedEvent,
     WebhookRejected,
@@ -31,21 +32,21 @@ _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 @router.post("/stripe")
-async def receive_stripe_event(request: Request, redis_client: RedisDep, settings: SettingsDep) -> JSONResponse:
-    return await _receive(request, redis_client, settings, "stripe", settings.stripe_webhook_secret)
+async def receive_stripe_event(request: Request, admitter: AdmitterDep, settings: SettingsDep) -> JSONResponse:
+    return await _receive(request, admitter, settings, "stripe", settings.stripe_webhook_secret)
 
 
 @router.post("/{source}")
 async def receive_standard_webhook(
-    source: str, request: Request, redis_client: RedisDep, settings: SettingsDep
+    source: str, request: Request, admitter: AdmitterDep, settings: SettingsDep
 ) -> JSONResponse:
     if not _SOURCE_NAME.fullmatch(source):
         return _answer(404, "unknown source", "A source name is lowercase letters, digits, - and _.")
-    return await _receive(request, redis_client, settings, source, settings.standard_webhook_secret_for(source))
+    return await _receive(request, admitter, settings, source, settings.standard_webhook_secret_for(source))
 
 
 async def _receive(
-    request: Request, redis_client: RedisDep, settings: Settings, source: str, secret: SecretStr | None
+    request: Request, admitter: Admitter, settings: Settings, source: str, secret: SecretStr | None
 ) -> JSONResponse:
     if secret is None:
         return _answer(503, "not configured", f"No webhook secret is configured for {source!r}.")
@@ -54,14 +55,13 @@ async def _receive(
         event = _verify(source, payload, request, secret.get_secret_value())
         handler = handler_for(source, event.type)
         receipt = await event_store.receive(
-            redis_client,
+            admitter,
             source,
             event,
             handler,
-            job_ttl_s=settings.job_ttl_s,
             event_ttl_s=settings.event_ttl_s,
             rate_limit=RateLimit(
-                f"handoff:rate:webhooks:{client_of(request)}", settings.rate_limit_webhooks_per_minute
+                rate_limit_key("webhooks", client_of(request)), settings.rate_limit_webhooks_per_minute
             ),
         )
     except BodyTooLarge as exc:

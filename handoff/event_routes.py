@@ -6,10 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import dramatiq
-
-from tasks.actors.fulfil_checkout import fulfil_checkout
-from tasks.actors.record_delivery import record_delivery
+from handoff.job_kinds import FULFIL_CHECKOUT, RECORD_DELIVERY, JobKind
 
 
 class MalformedEvent(ValueError):
@@ -18,8 +15,8 @@ class MalformedEvent(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EventHandler:
-    actor: dramatiq.Actor[Any, Any]
-    #: (event id, event body) -> the actor's arguments; raises MalformedEvent.
+    kind: JobKind
+    #: (event id, event body) -> the job's arguments; raises MalformedEvent.
     arguments: Callable[[str, dict[str, Any]], tuple[Any, ...]]
 
 
@@ -37,8 +34,8 @@ def _standard_data(event_id: str, event: dict[str, Any]) -> tuple[Any, ...]:
 
 
 HANDLERS: dict[tuple[str, str], EventHandler] = {
-    ("stripe", "checkout.session.completed"): EventHandler(fulfil_checkout, _stripe_object),
-    ("fulfilment", "shipment.delivered"): EventHandler(record_delivery, _standard_data),
+    ("stripe", "checkout.session.completed"): EventHandler(FULFIL_CHECKOUT, _stripe_object),
+    ("fulfilment", "shipment.delivered"): EventHandler(RECORD_DELIVERY, _standard_data),
 }
 
 

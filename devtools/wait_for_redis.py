@@ -1,5 +1,5 @@
 """Waits (up to 30 s) until REDIS_URL answers, so `make run` starts the worker without a burst of
-connection errors while the embedded Redis boots. Usage: python -m sandbox.wait_for_redis"""
+connection errors while the embedded Redis boots. Usage: python -m devtools.wait_for_redis"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from webapp.settings import settings
+from handoff.settings import settings
 
 
 def main(timeout_s: float = 30.0) -> int:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.logging import get_logger
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, Retries
 
-from tasks.errors import describe_error
-from tasks.job_metrics import count_field
-from tasks.job_store import JobStore
-from tasks.jobs import SUMMARY_OPTION, JobFields, JobState, new_job_fields, now_ms
+from handoff.jobs import JobFields, JobState, count_field, new_job_fields, now_ms
+from tasks.job_state.describe import describe_error
+from tasks.job_state.store import JobStore
+
+#: Actor option: a callable taking the actor's arguments and returning a masked, human summary of them
+#: (set from the job's kind by tasks/actors/job_actor.py).
+SUMMARY_OPTION = "job_summary"
+
+
+def first_state_of(actor: dramatiq.Actor[Any, Any], message: dramatiq.Message[Any]) -> JobFields:
+    """The hash of a job the worker itself enqueued, as admission writes it for the web's jobs."""
+    retries = next(m for m in actor.broker.middleware if isinstance(m, Retries))
+    max_retries = message.options.get("max_retries", actor.options.get("max_retries", retries.max_retries))
+    summarize: Callable[..., str] | None = actor.options.get(SUMMARY_OPTION)
+    return new_job_fields(
+        actor_name=actor.actor_name,
+        max_attempts=int(max_retries) + 1,
+        summary=summarize(*message.args, **message.kwargs) if summarize else "",
+    )
 
 
 class JobStateMiddleware(Middleware):
@@ -36,7 +52,7 @@ class JobStateMiddleware(Middleware):
     def after_enqueue(self, broker: Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         if message.options.get("retries", 0) == 0:
             actor = broker.get_actor(message.actor_name)
-            self.store.update(message.message_id, new_job_fields(actor, message))
+            self.store.update(message.message_id, first_state_of(actor, message))
         elif delay is not None:
             fields: JobFields = {
                 "state": JobState.RETRYING,

@@ -1,6 +1,9 @@
 # mypy: disable-error-code="no-untyped-call"
 # (Dramatiq's Redis consumer, extended here, has no type hints.)
-"""A Redis broker whose workers take back the messages stranded in their own unacked sets by a lost connection.
+"""Dramatiq's Redis broker, made to lose nothing to a lost connection: the worker side of the Redis seam (its
+admission side is handoff/redis_admission.py). A second broker is one more module beside this one.
+
+**Reclaiming.** Workers take back the messages stranded in their own unacked sets by a lost connection.
 
 Dramatiq's fetch moves messages into the worker's `__acks__` set inside Redis, then replies. When Redis restarts
 between the two, redis-py reconnects and retries the fetch by itself, and the first batch stays in the set of a
@@ -9,6 +12,9 @@ restart. The same happens to a consumer's prefetched and delayed messages when D
 connection error (Dramatiq issue #527). So each consumer tracks the messages its worker holds, from hand-out to
 ack, nack or requeue, and every few seconds, with nothing fetched and not yet handed out, requeues the ids in its
 worker's set that nobody holds.
+
+**Patient enqueue.** An enqueue from the worker (a retry, a delayed message coming due) waits out a short Redis
+outage instead of failing at once: see tasks/middleware/durable_retries.py for what happens when it still fails.
 """
 
 from __future__ import annotations
@@ -20,11 +26,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from dramatiq import MessageProxy
-from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq import Message, MessageProxy
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
-from dramatiq.errors import ConnectionClosed
+from dramatiq.errors import BrokerConnectionError, ConnectionClosed
 from dramatiq.logging import get_logger
+
+from handoff import dramatiq_internals
+from handoff.dramatiq_internals import REDIS_MESSAGE_ID, RedisConsumer
+from tasks.brokers import EnqueueNotDone
 
 
 class HeldMessages:
@@ -54,6 +64,9 @@ class HeldMessages:
 #: How often a consumer looks for stranded messages: one SMEMBERS per queue and worker.
 RECLAIM_EVERY_S = 5.0
 
+#: What a Redis outage looks like to an enqueue.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, BrokerConnectionError)
+
 
 @contextmanager
 def connection_errors_as_closed() -> Iterator[None]:
@@ -64,7 +77,7 @@ def connection_errors_as_closed() -> Iterator[None]:
         raise ConnectionClosed(error) from None
 
 
-class ReclaimingConsumer(_RedisConsumer):
+class ReclaimingConsumer(RedisConsumer):
     def __init__(self, broker: ReclaimingRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)
         self.logger = get_logger(__name__, type(self))
@@ -78,21 +91,21 @@ class ReclaimingConsumer(_RedisConsumer):
     def __next__(self) -> MessageProxy | None:
         with connection_errors_as_closed():
             # Only with the prefetch cache empty: everything this consumer fetched is then held or stranded.
-            if not self.message_cache and time.monotonic() >= self.reclaim_at:
+            if not dramatiq_internals.prefetched(self) and time.monotonic() >= self.reclaim_at:
                 self.reclaim_stranded()
                 self.reclaim_at = time.monotonic() + RECLAIM_EVERY_S
             message: MessageProxy | None = super().__next__()
         if message is not None:
-            self.held.add(self.queue_name, message.options["redis_message_id"])
+            self.held.add(self.queue_name, message.options[REDIS_MESSAGE_ID])
         return message
 
     def reclaim_stranded(self) -> None:
         """Puts back on the queue what this worker's unacked set has and its threads do not hold."""
-        unacked_ids = self.broker.client.smembers(self.broker.unacked_key(self.queue_name))
+        unacked_ids = self.broker.client.smembers(dramatiq_internals.unacked_key(self.broker, self.queue_name))
         # Held ones acked meanwhile are safe too: requeue moves only ids still in the set.
         stranded = sorted({redis_id.decode() for redis_id in unacked_ids} - self.held.of(self.queue_name))
         if stranded:
-            self.broker.do_requeue(self.queue_name, *stranded)
+            dramatiq_internals.requeue_ids(self.broker, self.queue_name, stranded)
             self.logger.warning(
                 "Requeued %d message(s) stranded on %r by a lost connection.",
                 len(stranded),
@@ -103,12 +116,12 @@ class ReclaimingConsumer(_RedisConsumer):
         # Dropped from the held set only once Redis has it: a failed ack is retried while the thread still holds it.
         with connection_errors_as_closed():
             super().ack(message)
-        self.held.discard(self.queue_name, [message.options["redis_message_id"]])
+        self.held.discard(self.queue_name, [message.options[REDIS_MESSAGE_ID]])
 
     def nack(self, message: MessageProxy) -> None:
         with connection_errors_as_closed():
             super().nack(message)
-        self.held.discard(self.queue_name, [message.options["redis_message_id"]])
+        self.held.discard(self.queue_name, [message.options[REDIS_MESSAGE_ID]])
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         messages = list(messages)
@@ -117,18 +130,31 @@ class ReclaimingConsumer(_RedisConsumer):
                 super().requeue(messages)
         finally:
             # Given back either way: if Redis missed it, the next consumer's reclaim puts them back on the queue.
-            self.held.discard(self.queue_name, [message.options["redis_message_id"] for message in messages])
+            self.held.discard(self.queue_name, [message.options[REDIS_MESSAGE_ID] for message in messages])
 
 
 class ReclaimingRedisBroker(RedisBroker):
-    def __init__(self, **options: Any) -> None:
+    """Parameters: as RedisBroker, plus
+    enqueue_patience_s(float): How long an enqueue keeps trying while Redis is unreachable. Defaults to 30.
+    """
+
+    def __init__(self, *, enqueue_patience_s: float = 30.0, **options: Any) -> None:
         super().__init__(**options)
         self.held = HeldMessages()
+        self.enqueue_patience_s = enqueue_patience_s
 
     @property
     def consumer_class(self) -> type[ReclaimingConsumer]:
         return ReclaimingConsumer
 
-    def unacked_key(self, queue_name: str) -> str:
-        """The set of this worker's fetched, not yet acked messages of a queue, as Dramatiq's dispatch.lua names it."""
-        return f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        """Raises EnqueueNotDone once Redis has been unreachable for `enqueue_patience_s`."""
+        deadline = time.monotonic() + self.enqueue_patience_s
+        while True:
+            try:
+                enqueued: Message[Any] = super().enqueue(message, delay=delay)
+                return enqueued
+            except UNREACHABLE as exc:
+                if time.monotonic() > deadline:
+                    raise EnqueueNotDone(str(exc)) from exc
+                time.sleep(0.5)

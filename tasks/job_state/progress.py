@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from tasks.jobs import JobFields
-from tasks.middleware.job_state import JobStateMiddleware
+from handoff.jobs import JobFields
+from tasks.job_state.middleware import JobStateMiddleware
 
 
 def report_progress(percent: int, step: str, *, steps: Sequence[dict[str, str]] | None = None) -> None:

@@ -1,25 +1,22 @@
-"""What a job is, as stored in Redis: one hash per Dramatiq message, keyed by the message id."""
+"""What a job is, as stored in Redis: one hash per Dramatiq message, keyed by the message id; and the counters
+of job outcomes that every worker adds to and any web process reports."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import dramatiq
 from redis.typing import EncodableT, FieldT
 
-KEY_PREFIX = "handoff:job:"
+from handoff.keys import job_key
+from handoff.liveness import STALE_AFTER_S
 
-#: Actor option: a callable taking the actor's arguments and returning a masked, human summary of them.
-SUMMARY_OPTION = "job_summary"
-
-#: A worker (or a running job's heartbeat) silent for longer than this is taken for gone. Workers beat every 5 s.
-STALE_AFTER_S = 20
+__all__ = ["Job", "JobFields", "JobState", "StepView", "job_key", "new_job_fields", "now_ms"]
 
 #: A job hash, or part of one, as written to Redis.
 JobFields = dict[FieldT, EncodableT]
@@ -37,38 +34,23 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED)
 
 
-def job_key(job_id: str) -> str:
-    return KEY_PREFIX + job_id
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def max_attempts_of(actor: dramatiq.Actor[Any, Any], message: dramatiq.Message[Any]) -> int:
-    retries_mw = next(m for m in actor.broker.middleware if isinstance(m, dramatiq.middleware.Retries))
-    max_retries = message.options.get("max_retries", actor.options.get("max_retries", retries_mw.max_retries))
-    return int(max_retries) + 1
-
-
-def summarize(actor: dramatiq.Actor[Any, Any], message: dramatiq.Message[Any]) -> str:
-    summary: Callable[..., str] | None = actor.options.get(SUMMARY_OPTION)
-    return summary(*message.args, **message.kwargs) if summary else ""
-
-
-def new_job_fields(actor: dramatiq.Actor[Any, Any], message: dramatiq.Message[Any]) -> JobFields:
-    """The hash of a job that has just been enqueued; the web and the middleware both write it."""
+def new_job_fields(*, actor_name: str, max_attempts: int, summary: str) -> JobFields:
+    """The hash of a job that has just been enqueued; admission (web) and the middleware (worker) both write it."""
     now = now_ms()
     return {
         "state": JobState.QUEUED.value,
-        "actor": actor.actor_name,
+        "actor": actor_name,
         "attempt": 0,
-        "max_attempts": max_attempts_of(actor, message),
+        "max_attempts": max_attempts,
         "next_retry_at": "",
         "progress": 0,
         "step": "Waiting for a worker",
         "error": "",
-        "summary": summarize(actor, message),
+        "summary": summary,
         "created_at": now,
         "updated_at": now,
     }
@@ -154,3 +136,22 @@ class Job:
         if self.next_retry_at is None:
             return 0
         return max(0, round(self.next_retry_at.timestamp() - time.time()))
+
+
+# Job outcome counters ----------------------------------------------------------------------------------------
+
+#: What is counted: a job finished (succeeded, failed: dead-lettered) or was scheduled to try again (retried).
+OUTCOMES = ("succeeded", "failed", "retried")
+
+
+def count_field(actor: str, outcome: str) -> str:
+    """The field of JOB_COUNTS_KEY that counts one actor's jobs reaching one outcome."""
+    return f"{actor}|{outcome}"
+
+
+def parse_counts(fields: Mapping[str, str]) -> Iterator[tuple[str, str, int]]:
+    """(actor, outcome, count) for every well-formed field of the counters hash."""
+    for field, value in fields.items():
+        actor, _, outcome = field.rpartition("|")
+        if actor and outcome in OUTCOMES and value.isdigit():
+            yield actor, outcome, int(value)

@@ -5,7 +5,8 @@ many updates share one round trip and recording state costs a job almost nothing
 a job outcome counter (`tasks/job_metrics.py`), in the same round trip. `flush` waits until everything
 queued so far is written: the middleware calls it once a job's outcome is known, so its final state is in Redis
 before Dramatiq acks or nacks the message. A write that fails is retried for a while (Redis may be restarting),
-then logged and dropped: it must never fail the job.
+then logged and dropped: it must never fail the job. The writer thread survives any error (and says so in the
+log): without it every flush would wait out its timeout and the worker would carry on half-blind.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Protocol
 
 import redis
 
-from tasks.job_metrics import JOB_COUNTS_KEY
-from tasks.jobs import JobFields, job_key, now_ms
+from handoff.jobs import JobFields, job_key, now_ms
+from handoff.keys import JOB_COUNTS_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -86,20 +87,29 @@ class RedisJobStore:
                     batch.append(pending.get_nowait())
                 except queue.Empty:
                     break
-            merged: dict[str, JobFields] = {}
-            counts: collections.Counter[str] = collections.Counter()
-            last_number = self._last_written
-            for item in batch:
-                if isinstance(item, tuple):
-                    last_number, job_id, fields, count = item
-                    merged.setdefault(job_id, {}).update(fields)
-                    if count:
-                        counts[count] += 1
+            try:
+                self._write_batch(batch)
+            except Exception:  # anything at all: this thread must outlive it
+                logger.exception("Dropped a batch of job state writes on an unexpected error; writing goes on.")
+            finally:
+                for item in batch:
+                    if isinstance(item, threading.Event):
+                        item.set()
+
+    def _write_batch(self, batch: list[tuple[int, str, JobFields, str] | threading.Event]) -> None:
+        merged: dict[str, JobFields] = {}
+        counts: collections.Counter[str] = collections.Counter()
+        last_number = self._last_written
+        for item in batch:
+            if isinstance(item, tuple):
+                last_number, job_id, fields, count = item
+                merged.setdefault(job_id, {}).update(fields)
+                if count:
+                    counts[count] += 1
+        try:
             self._write(merged, counts)
+        finally:
             self._last_written = last_number
-            for item in batch:
-                if isinstance(item, threading.Event):
-                    item.set()
 
     def _write(self, jobs: dict[str, JobFields], counts: collections.Counter[str]) -> None:
         if not jobs:

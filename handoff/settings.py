@@ -1,4 +1,5 @@
-"""Handoff's configuration: read once from the environment into one object."""
+"""Handoff's configuration, shared by web and worker: read once from the environment into one object.
+(The sandbox providers' own knobs are in sandbox/settings.py.)"""
 
 import secrets
 from typing import Literal
@@ -6,6 +7,8 @@ from typing import Literal
 import standardwebhooks
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handoff.liveness import MIN_REDELIVER_AFTER_MS, REDELIVER_AFTER_MS
 
 #: Where `make run` starts its embedded redis-server when REDIS_URL is unset.
 EMBEDDED_REDIS_URL = "redis://127.0.0.1:6391/0"
@@ -18,7 +21,6 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     redis_url: str = EMBEDDED_REDIS_URL
-    port: int = 8000
     # Random per process in development, so a fresh clone needs no secret; production must set one.
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
 
@@ -26,9 +28,8 @@ class Settings(BaseSettings):
     mailchimp_list_id: str = "sandbox-list"
     mailchimp_base_url: str | None = None
 
+    #: Where the bundled sandbox providers answer when a provider has no real settings.
     sandbox_url: str = "http://127.0.0.1:8025"
-    sandbox_delay_s: float = Field(default=1.0, ge=0)
-    sandbox_failure_rate: float = Field(default=0.3, ge=0, le=1)
 
     fulfilment_api_key: SecretStr | None = None
     fulfilment_base_url: str | None = None
@@ -55,9 +56,9 @@ class Settings(BaseSettings):
     rate_limit_subscribe_per_minute: int = Field(default=20, gt=0)
     rate_limit_webhooks_per_minute: int = Field(default=1200, gt=0)
 
-    # Redelivery after a worker crash (see tasks/broker.py): how old a worker's heartbeat must be before its
-    # messages go back to the queue, and the chance per million broker commands of checking for that.
-    worker_heartbeat_timeout_ms: int = Field(default=15_000, ge=10_000)
+    # Redelivery after a worker crash (see tasks/broker.py and handoff/liveness.py): how old a worker's heartbeat
+    # must be before its messages go back to the queue, and the chance per million broker commands of checking.
+    worker_heartbeat_timeout_ms: int = Field(default=REDELIVER_AFTER_MS, ge=MIN_REDELIVER_AFTER_MS)
     queue_maintenance_chance: int = Field(default=100_000, gt=0, le=1_000_000)
 
     job_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
