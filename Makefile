@@ -39,6 +39,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -68,4 +69,4 @@ bench: $(BENCH_INSTALLED)
 	$(BIN)/python -m bench.webhook_ack
 
 clean:
-	rm -rf $(VENV) .data .test-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .test-results .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
