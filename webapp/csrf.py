@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 COOKIE_NAME = "handoff_csrf"
-FIELD_NAME = "csrf_token"
 MAX_AGE_S = 24 * 3600
 
 

@@ -15,7 +15,6 @@ from handoff.admission import Admitter
 from handoff.settings import Settings
 from handoff.settings import settings as _settings
 from webapp.csrf import CsrfGuard, CsrfToken
-from webapp.htmx import is_htmx
 
 
 async def get_settings() -> Settings:
@@ -66,13 +65,8 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def get_is_htmx(request: Request) -> bool:
-    return is_htmx(request)
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[redis.asyncio.Redis, Depends(get_redis)]
 AdmitterDep = Annotated[Admitter, Depends(get_admitter)]
 CsrfGuardDep = Annotated[CsrfGuard, Depends(get_csrf_guard)]
 CsrfTokenDep = Annotated[CsrfToken, Depends(get_csrf_token)]
-HtmxDep = Annotated[bool, Depends(get_is_htmx)]

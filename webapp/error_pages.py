@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from webapp.body_limit import BodyTooLarge
 from webapp.csrf import CsrfRejected
 from webapp.templating import render_page_or_partial
 
@@ -41,11 +42,19 @@ def error_response(
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):
+        return await _unexpected(request, exc)
     # Our own 404s and Starlette's 400s (a malformed form) carry a reason worth showing; others get ours.
     has_reason = exc.status_code in (400, 404) and exc.detail not in ("Not Found", "Bad Request")
     message = exc.detail if has_reason else None
     return error_response(request, exc.status_code, message or _default_message(exc.status_code))
+
+
+async def _body_too_large(request: Request, exc: Exception) -> Response:
+    # A body sent without a Content-Length that grew past the limit while a form was read (webapp/body_limit.py).
+    if not isinstance(exc, BodyTooLarge):
+        return await _unexpected(request, exc)
+    return error_response(request, 413, exc.detail)
 
 
 async def _csrf_rejected(request: Request, exc: Exception) -> Response:
@@ -72,13 +81,12 @@ def _default_message(status_code: int) -> str:
         return "That request was not sent the way this site sends it."
     if status_code == 405:
         return "This address does not accept that kind of request."
-    if status_code == 413:
-        return "That request is larger than this page ever sends."
     return "Something went wrong on our side. Please try again."
 
 
 def install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(BodyTooLarge, _body_too_large)  # an HTTPException, but it states its own limit
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(redis.RedisError, _redis_unavailable)
     app.add_exception_handler(Exception, _unexpected)

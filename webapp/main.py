@@ -14,16 +14,13 @@ from starlette.types import ASGIApp
 
 from handoff.redis_admission import RedisAdmitter
 from handoff.settings import settings
-from webapp.body_limit import ONE_MIB
+from webapp.body_limit import FORM_BODY_LIMIT, WEBHOOK_BODY_LIMIT, BodyLimit
 from webapp.csrf import CsrfGuard
-from webapp.declared_size_limit import DeclaredSizeLimit
 from webapp.error_pages import install_error_pages
 from webapp.gc_tuning import tune_gc_for_serving
 from webapp.routes import events, health, jobs, metrics, subscribe, webhooks
 from webapp.security_headers import SecurityHeadersMiddleware
 from webapp.templating import PROJECT_ROOT
-
-FORM_BODY_LIMIT = 64 * 1024
 
 
 @asynccontextmanager
@@ -50,23 +47,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 class HandoffApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outermost, so every response gets the headers: also the error pages of Starlette's own layers
-        # (ServerErrorMiddleware's 500, the body limit's 413), which sit outside user middleware.
-        limited = DeclaredSizeLimit(
-            super().build_middleware_stack(), default_limit=FORM_BODY_LIMIT, webhook_limit=ONE_MIB
+        # (ServerErrorMiddleware's 500) and the body limit's 413. The body limit comes next, so an oversized
+        # request is refused before anything else runs.
+        limited = BodyLimit(
+            super().build_middleware_stack(), default_limit=FORM_BODY_LIMIT, webhook_limit=WEBHOOK_BODY_LIMIT
         )
         return SecurityHeadersMiddleware(limited, hsts=settings.environment == "production")
 
 
 def create_app() -> FastAPI:
-    # Forms are tiny; the webhook router allows more (and answers 413 itself past 1 MiB).
-    app = HandoffApp(
-        title="Handoff",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        max_body_size=FORM_BODY_LIMIT,
-    )
+    app = HandoffApp(title="Handoff", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.csrf = CsrfGuard(
         settings.secret_key.get_secret_value(), secure_cookies=settings.environment == "production"
     )

@@ -1,4 +1,4 @@
-"""Jinja2 rendering, and the one helper that decides between a whole page and its htmx partial."""
+"""Jinja2 rendering, and the helpers for answers that differ for htmx: its partial, or a whole page."""
 
 from __future__ import annotations
 
@@ -35,6 +35,19 @@ def render(
     return templates.TemplateResponse(request, template, context or {}, status_code=status_code, headers=headers)
 
 
+def render_partial(
+    request: Request,
+    partial: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A partial answered to htmx, at an address that answers a browser without JavaScript otherwise (a page,
+    a redirect); `Vary: HX-Request` keeps caches from giving one the other's answer."""
+    return render(request, partial, context, status_code=status_code, headers=_varying_on_htmx(headers))
+
+
 def render_page_or_partial(
     request: Request,
     *,
@@ -45,6 +58,11 @@ def render_page_or_partial(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """htmx asks for the partial, a browser without JavaScript gets the page; caches must keep them apart."""
-    response = render(request, partial if is_htmx(request) else page, context, status_code=status_code, headers=headers)
-    response.headers["Vary"] = "HX-Request"
-    return response
+    if is_htmx(request):
+        return render_partial(request, partial, context, status_code=status_code, headers=headers)
+    return render(request, page, context, status_code=status_code, headers=_varying_on_htmx(headers))
+
+
+def _varying_on_htmx(headers: dict[str, str] | None) -> dict[str, str]:
+    """The one place that writes `Vary: HX-Request`."""
+    return {**headers, "Vary": "HX-Request"} if headers else {"Vary": "HX-Request"}

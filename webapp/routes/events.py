@@ -8,16 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from handoff.event_routes import handler_for
 from handoff.job_kinds import SEND_TEST_WEBHOOK
-from handoff.jobs import Job
 from handoff.settings import Settings
 from webapp import event_store
-from webapp.deps import AdmitterDep, CsrfGuardDep, CsrfTokenDep, HtmxDep, RedisDep, SettingsDep
+from webapp.deps import AdmitterDep, CsrfGuardDep, CsrfTokenDep, RedisDep, SettingsDep
 from webapp.error_pages import error_response
-from webapp.templating import render, render_page_or_partial
+from webapp.routes.jobs import job_started
+from webapp.templating import render_page_or_partial
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -49,7 +49,6 @@ async def send_a_test_event(
     admitter: AdmitterDep,
     settings: SettingsDep,
     guard: CsrfGuardDep,
-    htmx: HtmxDep,
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     guard.verify(request, csrf_token)
@@ -57,7 +56,7 @@ async def send_a_test_event(
         raise HTTPException(404, "Test events can be sent only with the sandbox provider and a Stripe secret.")
     email = f"test-customer-{secrets.token_hex(3)}@example.com"
     job = await admitter.enqueue(SEND_TEST_WEBHOOK, str(request.base_url), email)
-    return _started(request, job, htmx)
+    return job_started(request, job)
 
 
 @router.post("/{source}/{event_id:path}/replay")  # :path, as a Standard Webhooks id may hold a "/"
@@ -68,7 +67,6 @@ async def replay_event(
     redis_client: RedisDep,
     admitter: AdmitterDep,
     guard: CsrfGuardDep,
-    htmx: HtmxDep,
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     guard.verify(request, csrf_token)
@@ -76,10 +74,4 @@ async def replay_event(
         job = await event_store.replay(redis_client, admitter, source, event_id, handler_for)
     except event_store.NotReplayable as exc:
         return error_response(request, 409, exc.reason)
-    return _started(request, job, htmx)
-
-
-def _started(request: Request, job: Job, htmx: bool) -> Response:
-    if not htmx:
-        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-    return render(request, "partials/_job.html", {"job": job}, status_code=202, headers={"Vary": "HX-Request"})
+    return job_started(request, job)

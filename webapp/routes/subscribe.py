@@ -6,7 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from handoff.admission import RateLimit, RateLimited
 from handoff.job_kinds import SUBSCRIBE_EMAIL
@@ -15,6 +15,7 @@ from handoff.settings import settings
 from webapp.deps import CsrfTokenDep, admitter_of, client_of, csrf_guard_of
 from webapp.error_pages import error_response
 from webapp.htmx import is_htmx
+from webapp.routes.jobs import job_started
 from webapp.templating import render, render_page_or_partial
 
 router = APIRouter(tags=["subscribe"])
@@ -49,11 +50,9 @@ async def submit_subscription(request: Request) -> Response:
     except RateLimited as exc:
         message = f"That is a lot of subscriptions from one place. Please try again in {exc.retry_after_s} s."
         return error_response(request, 429, message, headers={"Retry-After": str(exc.retry_after_s)})
-    if not htmx:
-        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-    # The job goes into the status region; a fresh form rides along out of band, clearing any earlier error.
-    context = {"job": job, "csrf_token": csrf_token, "email": "", "error": "", "out_of_band": True}
-    return render(request, "partials/_subscribed.html", context, status_code=202, headers={"Vary": "HX-Request"})
+    # To htmx, the job goes into the status region; a fresh form rides along out of band, clearing any earlier error.
+    context = {"csrf_token": csrf_token, "email": "", "error": "", "out_of_band": True}
+    return job_started(request, job, partial="partials/_subscribed.html", context=context)
 
 
 def _text(form: FormData, name: str) -> str:
