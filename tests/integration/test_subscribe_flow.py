@@ -119,17 +119,29 @@ def test_a_job_that_exhausts_its_retries_fails_and_is_dead_lettered(
     assert _redis_message_id_in_dlq(redis_server, job_id)
 
 
-def test_without_javascript_a_submit_redirects_to_a_self_refreshing_job_page(client: HandoffClient) -> None:
-    response = client.subscribe(unique_email(), htmx=False)
+def test_without_javascript_a_submit_redirects_to_a_self_refreshing_job_page(
+    client: HandoffClient, sandbox_provider: SandboxProvider
+) -> None:
+    # Given a provider that answers slowly (past the 1 s read timeout, then retried), so the job is still in
+    # flight when the page after the redirect is first loaded
+    email = unique_email()
+    sandbox_provider.script(email, {"status": 200, "delay_s": 2})
 
-    assert response.status_code == 303
+    # When a browser without JavaScript submits the form and follows the redirect
+    response = client.subscribe(email, htmx=False)
     job_page = client.session.get(client.base_url + response.headers["Location"], timeout=10)
+
+    # Then it lands on the job's page, which reloads itself every second while the job is not finished
+    assert response.status_code == 303
     assert job_page.status_code == 200
     assert 'role="status"' in job_page.text
-    if state_of(job_page.text) not in ("succeeded", "failed"):
-        assert '<meta http-equiv="refresh" content="1">' in job_page.text
-    client.follow_until_final(job_id_of(job_page.text))
+    assert state_of(job_page.text) in ("queued", "running")
+    assert '<meta http-equiv="refresh" content="1">' in job_page.text
+    # and once the job is finished the page stops reloading and shows the outcome
+    states, _ = client.follow_until_final(job_id_of(job_page.text))
     final_page = client.session.get(client.base_url + response.headers["Location"], timeout=10)
+    assert states[-1] == "succeeded"
+    assert state_of(final_page.text) == "succeeded"
     assert "http-equiv" not in final_page.text
     assert final_page.headers["Vary"] == "HX-Request"
 

@@ -26,6 +26,8 @@ from tasks.providers.errors import PermanentError, TransientError
 MAX_RETRIES = 2
 MAX_BACKOFF_MS = 50
 FINAL = {"succeeded", "failed"}
+#: The states that must be in Redis before Dramatiq acks or nacks the message: the middleware flushes after each.
+FLUSHED = FINAL | {"retrying"}
 
 
 class RecordingStore:
@@ -35,7 +37,8 @@ class RecordingStore:
         self.updates: list[tuple[str, JobFields, int]] = []
         self.jobs: dict[str, JobFields] = {}
         self._changed = threading.Condition()
-        self.flushes = 0
+        #: For each flush, how many updates had been made when it was called: it wrote those.
+        self.flushed_up_to: list[int] = []
         self.counts: collections.Counter[str] = collections.Counter()
 
     def update(self, job_id: str, fields: JobFields, *, count: str = "") -> None:
@@ -47,7 +50,9 @@ class RecordingStore:
             self._changed.notify_all()
 
     def flush(self) -> None:
-        self.flushes += 1  # writes are synchronous here: nothing to wait for
+        # Writes are synchronous here: nothing to wait for, only when it was asked for.
+        with self._changed:
+            self.flushed_up_to.append(len(self.updates))
 
     def wait_until_final(self, job_id: str, timeout_s: float = 10) -> JobFields:
         # `failed` is written in before_nack; the stub queue may count the message as done just before.
@@ -55,6 +60,21 @@ class RecordingStore:
             reached = self._changed.wait_for(lambda: self.jobs.get(job_id, {}).get("state") in FINAL, timeout_s)
         assert reached, f"job {job_id} never became final; updates: {self.for_job(job_id)}"
         return self.jobs[job_id]
+
+    def unflushed_writes(self, job_id: str, states: set[str]) -> list[str]:
+        """The job's writes of one of `states` that no flush followed before the job's next update: a worker
+        that stopped there (acked, nacked, crashed) would leave that state unwritten in Redis."""
+        with self._changed:
+            updates, flushes = list(self.updates), list(self.flushed_up_to)
+        missing: list[str] = []
+        for index, (id_, fields, _) in enumerate(updates):
+            state = fields.get("state")
+            if id_ != job_id or state not in states:
+                continue
+            next_update = next((i for i in range(index + 1, len(updates)) if updates[i][0] == job_id), len(updates))
+            if not any(index < flushed <= next_update for flushed in flushes):
+                missing.append(f"{state!r} (update {index})")
+        return missing
 
     def for_job(self, job_id: str) -> list[JobFields]:
         return [fields for id_, fields, _ in self.updates if id_ == job_id]
@@ -149,6 +169,8 @@ def test_a_job_that_succeeds_goes_queued_running_succeeded(
     assert (succeeded["progress"], succeeded["error"], succeeded["attempt"]) == (100, "", 1)
     # and the outcome counters (what /metrics reports) count one success
     assert store.counts == {"greet|succeeded": 1}
+    # and `succeeded` was flushed before the message was acked
+    assert store.unflushed_writes(job_id, FLUSHED) == []
 
 
 def test_a_transient_failure_shows_retrying_with_the_attempt_and_next_try_then_succeeds(
@@ -182,6 +204,8 @@ def test_a_transient_failure_shows_retrying_with_the_attempt_and_next_try_then_s
     ]
     assert (phases[-1]["attempt"], phases[-1]["error"]) == (3, "")
     assert store.counts == {"subscribe|retried": 2, "subscribe|succeeded": 1}
+    # and each `retrying` and the final `succeeded` was flushed before the job went on
+    assert store.unflushed_writes(job_id, FLUSHED) == []
 
 
 def test_a_permanent_error_fails_the_job_at_once_with_its_reason(
@@ -201,8 +225,9 @@ def test_a_permanent_error_fails_the_job_at_once_with_its_reason(
     assert failed["attempt"] == 1
     assert failed["error"] == "The email provider refused the address: j***@example.com looks fake."
     assert failed["next_retry_at"] == ""
-    # and the message is in the dead-letter queue
+    # and the message is in the dead-letter queue, after `failed` was flushed
     assert [m.message_id for m in stub_broker.dead_letters] == [job_id]
+    assert store.unflushed_writes(job_id, FLUSHED) == []
 
 
 def test_a_job_that_keeps_failing_fails_after_its_last_retry_with_a_human_error(
@@ -224,6 +249,8 @@ def test_a_job_that_keeps_failing_fails_after_its_last_retry_with_a_human_error(
     assert failed["next_retry_at"] == ""
     assert [m.message_id for m in stub_broker.dead_letters] == [job_id]
     assert store.counts == {"broken|retried": MAX_RETRIES, "broken|failed": 1}
+    # and each `retrying` and the final `failed` was flushed before the job went on
+    assert store.unflushed_writes(job_id, FLUSHED) == []
 
 
 def test_an_actor_with_its_own_max_retries_shows_that_many_attempts(
@@ -242,6 +269,7 @@ def test_an_actor_with_its_own_max_retries_shows_that_many_attempts(
     queued, _, failed = store.phases(job_id)
     assert queued["max_attempts"] == 1
     assert (failed["attempt"], failed["error"]) == (1, "The email provider did not answer in time.")
+    assert store.unflushed_writes(job_id, FLUSHED) == []
 
 
 def test_report_progress_records_progress_and_step_while_the_job_runs(
