@@ -8,7 +8,7 @@ Who relies on what:
 - the reclaiming broker (tasks/brokers/redis.py) extends RedisConsumer and reads `prefetched`, `unacked_key`,
   `requeue_ids`;
 - the worker heartbeat (tasks/worker_heartbeat.py) refreshes `broker_heartbeats_key`;
-- metrics read `queue_keys`.
+- the queue reader (handoff/redis_queues.py) reads `queue_keys`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from handoff.admission import Admitter
+from handoff.queues import QueueReader
 from handoff.settings import Settings
 from handoff.settings import settings as _settings
 from webapp.csrf import CsrfGuard, CsrfToken
@@ -46,6 +47,11 @@ async def get_admitter(request: Request) -> Admitter:
     return admitter_of(request)
 
 
+async def get_queue_reader(request: Request) -> QueueReader:
+    reader: QueueReader = request.app.state.queues
+    return reader
+
+
 async def get_csrf_guard(request: Request) -> CsrfGuard:
     return csrf_guard_of(request)
 
@@ -68,5 +74,6 @@ def client_of(request: Request) -> str:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[redis.asyncio.Redis, Depends(get_redis)]
 AdmitterDep = Annotated[Admitter, Depends(get_admitter)]
+QueueReaderDep = Annotated[QueueReader, Depends(get_queue_reader)]
 CsrfGuardDep = Annotated[CsrfGuard, Depends(get_csrf_guard)]
 CsrfTokenDep = Annotated[CsrfToken, Depends(get_csrf_token)]

@@ -13,6 +13,7 @@ from redis.backoff import ExponentialBackoff
 from starlette.types import ASGIApp
 
 from handoff.redis_admission import RedisAdmitter
+from handoff.redis_queues import RedisQueueReader
 from handoff.settings import settings
 from webapp.body_limit import FORM_BODY_LIMIT, WEBHOOK_BODY_LIMIT, BodyLimit
 from webapp.csrf import CsrfGuard
@@ -38,7 +39,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     )
     app.state.redis = redis.asyncio.Redis(connection_pool=pool)
+    # The broker's side of the web: the one admission path, and what it may read of the queues.
     app.state.admitter = RedisAdmitter.from_settings(app.state.redis, settings)
+    app.state.queues = RedisQueueReader(app.state.redis)
     tune_gc_for_serving()
     yield
     await app.state.redis.aclose()

@@ -17,15 +17,11 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from handoff.dramatiq_internals import DEFAULT_NAMESPACE, queue_keys
-from handoff.job_kinds import KINDS
 from handoff.jobs import parse_counts
 from handoff.keys import JOB_COUNTS_KEY
 from handoff.liveness import STALE_AFTER_S, count_live_workers
-from webapp.deps import RedisDep, SettingsDep
-
-#: Every queue a job kind is sent to.
-QUEUES = sorted({kind.queue_name for kind in KINDS.values()})
+from handoff.queues import QueueReader
+from webapp.deps import QueueReaderDep, RedisDep, SettingsDep
 
 router = APIRouter(tags=["metrics"])
 
@@ -76,26 +72,22 @@ class DeploymentCollector(Collector):
         yield jobs
 
 
-async def read_snapshot(redis_client: redis.asyncio.Redis) -> DeploymentSnapshot:
-    keys = [(queue, kind, key) for queue in QUEUES for kind, key in queue_keys(DEFAULT_NAMESPACE, queue).items()]
+async def read_snapshot(redis_client: redis.asyncio.Redis, queues: QueueReader) -> DeploymentSnapshot:
     try:
+        messages = await queues.depths()
         async with redis_client.pipeline(transaction=False) as pipe:
-            for _, kind, key in keys:
-                if kind == "dead":
-                    pipe.zcard(key)  # the dead-letter queue is a sorted set, by time of death
-                else:
-                    pipe.llen(key)
             count_live_workers(pipe)
             pipe.hgetall(JOB_COUNTS_KEY)
-            *sizes, workers_alive, job_counts = await pipe.execute()
+            workers_alive, job_counts = await pipe.execute()
     except redis.RedisError:
         return DeploymentSnapshot()
-    messages = {(queue, kind): int(size) for (queue, kind, _), size in zip(keys, sizes, strict=True)}
     return DeploymentSnapshot(True, messages, int(workers_alive), job_counts)
 
 
 @router.get("/metrics")
-async def show_metrics(request: Request, redis_client: RedisDep, settings: SettingsDep) -> Response:
+async def show_metrics(
+    request: Request, redis_client: RedisDep, queues: QueueReaderDep, settings: SettingsDep
+) -> Response:
     if settings.metrics_token is not None:
         expected = f"Bearer {settings.metrics_token.get_secret_value()}"
         if not secrets.compare_digest(request.headers.get("authorization", "").encode(), expected.encode()):
@@ -106,6 +98,6 @@ async def show_metrics(request: Request, redis_client: RedisDep, settings: Setti
             )
     # 200 even when Redis is down: the scrape still carries handoff_redis_up 0 and the process's own metrics.
     deployment = CollectorRegistry(auto_describe=False)
-    deployment.register(DeploymentCollector(await read_snapshot(redis_client)))
+    deployment.register(DeploymentCollector(await read_snapshot(redis_client, queues)))
     body = generate_latest(REGISTRY) + generate_latest(deployment)
     return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4, headers={"Cache-Control": "no-store"})
