@@ -13,10 +13,7 @@ from typing import Any
 
 from redis.typing import EncodableT, FieldT
 
-from handoff.keys import job_key
 from handoff.liveness import STALE_AFTER_S
-
-__all__ = ["Job", "JobFields", "JobState", "StepView", "job_key", "new_job_fields", "now_ms"]
 
 #: A job hash, or part of one, as written to Redis.
 JobFields = dict[FieldT, EncodableT]

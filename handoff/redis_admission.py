@@ -14,7 +14,8 @@ import redis.asyncio
 
 from handoff import dramatiq_internals
 from handoff.admission import Admission, Admitter, EventReplay, NewEvent, PreparedJob, RateLimit
-from handoff.jobs import JobFields, job_key
+from handoff.jobs import JobFields
+from handoff.keys import job_key
 from handoff.settings import Settings
 
 _ADMIT_SCRIPT = (

@@ -22,8 +22,8 @@ from typing import Protocol
 
 import redis
 
-from handoff.jobs import JobFields, job_key, now_ms
-from handoff.keys import JOB_COUNTS_KEY
+from handoff.jobs import JobFields, now_ms
+from handoff.keys import JOB_COUNTS_KEY, job_key
 
 logger = logging.getLogger(__name__)
 

@@ -36,12 +36,7 @@ def test_the_worker_declares_an_actor_for_every_kind_on_its_queue(kind: JobKind)
 @pytest.mark.parametrize("kind", KINDS.values(), ids=lambda kind: kind.actor_name)
 def test_a_job_the_web_admits_starts_as_the_worker_would_record_it(kind: JobKind) -> None:
     # Given the web's admission, which builds a job without the actor
-    admitter = RedisAdmitter(
-        redis.asyncio.Redis(),
-        heartbeat_timeout_ms=settings.worker_heartbeat_timeout_ms,
-        job_ttl_s=settings.job_ttl_s,
-        default_max_retries=settings.retry_max_retries,
-    )
+    admitter = RedisAdmitter.from_settings(redis.asyncio.Redis(), settings)
     prepared = admitter.prepare(kind, *ARGUMENTS[kind.actor_name])
 
     # When the worker records the same message's first state from its actor

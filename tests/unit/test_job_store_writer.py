@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from handoff.jobs import job_key
-from handoff.keys import JOB_COUNTS_KEY
+from handoff.keys import JOB_COUNTS_KEY, job_key
 from tasks.job_state.store import RedisJobStore
 
 #: Far longer than a flush with nothing to wait on takes, far shorter than the default flush timeout.

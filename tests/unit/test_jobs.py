@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handoff.jobs import Job, JobState, job_key
+from handoff.jobs import Job, JobState
+from handoff.keys import job_key
 
 JOB_ID = "0b9e5f0e-6d5c-4d0a-9f58-2c1f5b7a9e11"
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from handoff.jobs import Job, job_key
+from handoff.jobs import Job
+from handoff.keys import job_key
 from webapp.deps import redis_of
 from webapp.htmx import is_htmx
 from webapp.templating import render_page_or_partial, render_partial
