@@ -8,7 +8,8 @@ Who relies on what:
 - the reclaiming broker (tasks/brokers/redis.py) extends RedisConsumer and reads `prefetched`, `unacked_key`,
   `requeue_ids`;
 - the worker heartbeat (tasks/worker_heartbeat.py) refreshes `broker_heartbeats_key`;
-- the queue reader (handoff/redis_queues.py) reads `queue_keys`.
+- the queue reader (handoff/redis_queues.py) reads `queue_keys`;
+- the dead letters (handoff/redis_dead_letters.py) read and remove `dead_letter_keys`.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def queue_keys(namespace: str, queue_name: str) -> dict[str, str]:
         "delayed": f"{namespace}:{dq_name(queue_name)}",
         "dead": f"{namespace}:{xq_name(queue_name)}",
     }
+
+
+def dead_letter_keys(namespace: str, queue_name: str) -> tuple[str, str]:
+    """A queue's dead letters: the sorted set of their Redis ids by time of death, and the hash of their bodies."""
+    dead = queue_keys(namespace, queue_name)["dead"]
+    return dead, f"{dead}.msgs"
 
 
 def prefetched(consumer: _RedisConsumer) -> list[bytes]:

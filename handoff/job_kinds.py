@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handoff.masking import mask_email
+from handoff.masking import mask_email, mask_emails_in
 
 DEFAULT_QUEUE = "default"
 
@@ -45,11 +45,28 @@ def _summarize_test_webhook(app_url: str, email: str) -> str:
     return f"A test Stripe event for {mask_email(email)}"
 
 
+def _summarize_bulk_retry(
+    *, job_ids: list[str], actors: list[str], text: str, as_of_ms: int, by: str, expected: int
+) -> str:
+    what = f"{expected} failed job{'' if expected == 1 else 's'}"
+    if job_ids:
+        return f"Retry {what}, as selected"
+    filters = [f"of {', '.join(actors)}" if actors else "", f"matching “{mask_emails_in(text)}”" if text else ""]
+    return " ".join(["Retry", what, *filter(None, filters)])
+
+
+#: The console's queue: a bulk retry is not stuck behind the jobs it sends back to theirs.
+CONSOLE_QUEUE = "console"
+
 SUBSCRIBE_EMAIL = JobKind("subscribe_email", summarize=mask_email)
 FULFIL_CHECKOUT = JobKind("fulfil_checkout", summarize=_summarize_checkout)
 RECORD_DELIVERY = JobKind("record_delivery", summarize=_summarize_delivery)
 SEND_TEST_WEBHOOK = JobKind("send_test_webhook", summarize=_summarize_test_webhook, max_retries=2)
+RETRY_DEAD_LETTERS = JobKind(
+    "retry_dead_letters", summarize=_summarize_bulk_retry, queue_name=CONSOLE_QUEUE, max_retries=3
+)
 
 KINDS: dict[str, JobKind] = {
-    kind.actor_name: kind for kind in (SUBSCRIBE_EMAIL, FULFIL_CHECKOUT, RECORD_DELIVERY, SEND_TEST_WEBHOOK)
+    kind.actor_name: kind
+    for kind in (SUBSCRIBE_EMAIL, FULFIL_CHECKOUT, RECORD_DELIVERY, SEND_TEST_WEBHOOK, RETRY_DEAD_LETTERS)
 }

@@ -35,12 +35,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def new_job_fields(*, actor_name: str, max_attempts: int, summary: str) -> JobFields:
-    """The hash of a job that has just been enqueued; admission (web) and the middleware (worker) both write it."""
-    now = now_ms()
+def new_job_fields(
+    *, actor_name: str, max_attempts: int, summary: str, created_ms: int, queue_name: str, request_id: str = ""
+) -> JobFields:
+    """The hash of a job that has just been enqueued; admission (web) and the middleware (worker) both write it.
+    `created_ms` is its message's timestamp, so the worker can place the job in the indexes without reading it."""
     return {
         "state": JobState.QUEUED.value,
         "actor": actor_name,
+        "queue": queue_name,
+        "request_id": request_id,
         "attempt": 0,
         "max_attempts": max_attempts,
         "next_retry_at": "",
@@ -48,8 +52,8 @@ def new_job_fields(*, actor_name: str, max_attempts: int, summary: str) -> JobFi
         "step": "Waiting for a worker",
         "error": "",
         "summary": summary,
-        "created_at": now,
-        "updated_at": now,
+        "created_at": created_ms,
+        "updated_at": now_ms(),
     }
 
 
@@ -89,6 +93,15 @@ class Job:
     updated_at: datetime | None
     steps: tuple[StepView, ...] = ()
     heartbeat_at: datetime | None = None
+    queue: str = ""
+    request_id: str = ""
+    #: When Dramatiq gave up on it, and the broker's name for its dead letter ("" once requeued or deleted).
+    failed_at: datetime | None = None
+    dead_letter: str = ""
+    #: Times an operator sent it back to the queue.
+    requeues: int = 0
+    deleted_by: str = ""
+    deleted_at: datetime | None = None
 
     @classmethod
     def from_hash(cls, job_id: str, fields: Mapping[Any, Any]) -> Job:
@@ -112,7 +125,23 @@ class Job:
             updated_at=_datetime(get("updated_at")),
             steps=_steps(get("steps")),
             heartbeat_at=_datetime(get("heartbeat_at")),
+            queue=get("queue"),
+            request_id=get("request_id"),
+            failed_at=_datetime(get("failed_at")),
+            dead_letter=get("dead_letter"),
+            requeues=int(get("requeues") or 0),
+            deleted_by=get("deleted_by"),
+            deleted_at=_datetime(get("deleted_at")),
         )
+
+    @property
+    def created_ms(self) -> int:
+        return round(self.created_at.timestamp() * 1000) if self.created_at else 0
+
+    @property
+    def can_be_requeued(self) -> bool:
+        """A failed job whose dead letter is still there: an operator may send it back to the queue."""
+        return self.state is JobState.FAILED and bool(self.dead_letter) and not self.deleted_by
 
     @property
     def is_final(self) -> bool:

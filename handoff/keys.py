@@ -10,6 +10,10 @@ JOB_COUNTS_KEY = "handoff:metrics:jobs"
 WORKERS_KEY = "handoff:workers"
 #: Sorted set: "{source}:{event id}" -> time of receipt, the newest webhook events.
 EVENTS_INDEX_KEY = "handoff:events"
+#: Hash: worker process name -> jobs it is running now (written with its heartbeat).
+WORKERS_IN_FLIGHT_KEY = "handoff:workers:in_flight"
+#: List, newest first and capped: every operator action (JSON), for the console's overview.
+AUDIT_KEY = "handoff:audit"
 
 
 def job_key(job_id: str) -> str:
@@ -31,3 +35,24 @@ def steps_key(run_id: str) -> str:
 
 def rate_limit_key(name: str, client: str) -> str:
     return f"handoff:rate:{name}:{client}"
+
+
+def job_index_key(state: str, actor: str) -> str:
+    """Sorted set: the jobs of one actor now in one state, job id -> time of creation (ms). The console pages
+    through these newest first without ever scanning (handoff/job_index.py)."""
+    return f"handoff:jobs:{state}:{actor}"
+
+
+def attempts_key(job_id: str) -> str:
+    """List: one JSON record per start and per end of an attempt at a job, oldest first and capped."""
+    return f"{job_key(job_id)}:attempts"
+
+
+def job_audit_key(job_id: str) -> str:
+    """List: the operator actions on one job (JSON), newest first and capped."""
+    return f"{job_key(job_id)}:audit"
+
+
+def once_key(token: str) -> str:
+    """A form's one-time token, spent by the admission it started: a resent form finds it spent."""
+    return f"handoff:once:{token}"

@@ -39,7 +39,26 @@ class Settings(BaseSettings):
     standard_webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     standard_webhook_secret: SecretStr | None = None
     # When set, GET /metrics asks for `Authorization: Bearer <token>` (Prometheus' `authorization` setting).
+    # Required in production: the queue depths and job counts are the operators' business.
     metrics_token: SecretStr | None = None
+
+    # The operations console (/ops, /events): operators sign in with OpenID Connect. Unset issuer in development:
+    # the console is open, and every page says so; in production the app refuses to start without it.
+    ops_console: Literal["on", "off"] = "on"
+    oidc_issuer_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    #: Comma list of operator emails; an entry `@example.com` admits a whole domain.
+    ops_allowed_emails: str = ""
+    #: How long an operator stays signed in.
+    ops_session_max_age_s: int = Field(default=8 * 3600, gt=0)
+
+    #: This app's own public URL: where "Send a test webhook" posts (never the Host header a request names).
+    #: Unset: http://127.0.0.1:$PORT, which is where `make run` serves.
+    app_url: str | None = None
+    #: The web port the Procfile's uvicorn listens on; read here only to name the app's own default URL.
+    port: int = 8000
+    rate_limit_test_webhooks_per_minute: int = Field(default=6, gt=0)
 
     provider_connect_timeout_s: float = Field(default=3.0, gt=0)
     provider_read_timeout_s: float = Field(default=10.0, gt=0)
@@ -89,11 +108,58 @@ class Settings(BaseSettings):
                 raise ValueError("a Standard Webhooks secret is whsec_ followed by base64") from exc
         return secret
 
+    @field_validator("oidc_issuer_url", "app_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return url.rstrip("/") if url else url
+
     @model_validator(mode="after")
-    def _production_needs_a_secret(self) -> "Settings":
-        if self.environment == "production" and "secret_key" not in self.model_fields_set:
-            raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")
+    def _production_refuses_development_defaults(self) -> "Settings":
+        """In production, every development default that would otherwise be reached silently is named, all at
+        once, and the process refuses to start."""
+        if self.environment != "production":
+            return self
+        problems = []
+        if "secret_key" not in self.model_fields_set:
+            problems.append("SECRET_KEY is required when ENVIRONMENT=production")
+        if self.metrics_token is None:
+            problems.append("METRICS_TOKEN is required when ENVIRONMENT=production")
+        if self.ops_console == "on":
+            missing = [
+                name.upper()
+                for name in ("oidc_issuer_url", "oidc_client_id", "oidc_client_secret")
+                if getattr(self, name) is None
+            ]
+            if not self.operator_emails:
+                missing.append("OPS_ALLOWED_EMAILS")
+            if missing:
+                problems.append(
+                    f"the operations console needs {', '.join(missing)} when ENVIRONMENT=production "
+                    "(or OPS_CONSOLE=off to run without it)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def operator_emails(self) -> frozenset[str]:
+        """OPS_ALLOWED_EMAILS, lowercased: addresses, and `@domain` entries."""
+        return frozenset(entry.strip().lower() for entry in self.ops_allowed_emails.split(",") if entry.strip())
+
+    @property
+    def ops_sign_in(self) -> bool:
+        """Operators sign in with OpenID Connect; False: the console is open (development only)."""
+        return self.oidc_issuer_url is not None
+
+    @property
+    def own_url(self) -> str:
+        return self.app_url or f"http://127.0.0.1:{self.port}"
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
 
     @property
     def uses_sandbox(self) -> bool:

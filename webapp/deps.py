@@ -12,6 +12,8 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from handoff.admission import Admitter
+from handoff.dead_letters import DeadLetters
+from handoff.job_index import JobIndex
 from handoff.queues import QueueReader
 from handoff.settings import Settings
 from handoff.settings import settings as _settings
@@ -52,6 +54,16 @@ async def get_queue_reader(request: Request) -> QueueReader:
     return reader
 
 
+async def get_job_index(request: Request) -> JobIndex:
+    index: JobIndex = request.app.state.job_index
+    return index
+
+
+async def get_dead_letters(request: Request) -> DeadLetters:
+    dead_letters: DeadLetters = request.app.state.dead_letters
+    return dead_letters
+
+
 async def get_csrf_guard(request: Request) -> CsrfGuard:
     return csrf_guard_of(request)
 
@@ -75,5 +87,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[redis.asyncio.Redis, Depends(get_redis)]
 AdmitterDep = Annotated[Admitter, Depends(get_admitter)]
 QueueReaderDep = Annotated[QueueReader, Depends(get_queue_reader)]
+JobIndexDep = Annotated[JobIndex, Depends(get_job_index)]
+DeadLettersDep = Annotated[DeadLetters, Depends(get_dead_letters)]
 CsrfGuardDep = Annotated[CsrfGuard, Depends(get_csrf_guard)]
 CsrfTokenDep = Annotated[CsrfToken, Depends(get_csrf_token)]

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import redis.asyncio
 
 from handoff.admission import Admitter, EventReplay, NewEvent, RateLimit, RateLimited
+from handoff.audit import AuditEntry
 from handoff.event_routes import EventHandler
 from handoff.jobs import Job
 from handoff.keys import EVENTS_INDEX_KEY, event_key, job_key
@@ -68,9 +69,11 @@ async def receive(
     *,
     event_ttl_s: int,
     rate_limit: RateLimit | None = None,
+    request_id: str = "",
 ) -> Receipt:
     """Stores the event and enqueues its job, in one atomic step, unless its id was seen before."""
-    prepared = admitter.prepare(handler.kind, *handler.arguments(event.event_id, event.body)) if handler else None
+    arguments = handler.arguments(event.event_id, event.body) if handler else ()
+    prepared = admitter.prepare(handler.kind, *arguments, request_id=request_id) if handler else None
     job_id = prepared.id if prepared else ""
     received_at = int(time.time() * 1000)
     record = NewEvent(
@@ -127,6 +130,8 @@ async def replay(
     source: str,
     event_id: str,
     handler_lookup: Callable[[str, str], EventHandler | None],
+    *,
+    audit: AuditEntry | None = None,
 ) -> Job:
     """Runs a failed event's job again, as a new job; its steps resume where the failed one stopped. The check
     that its job failed is made again inside the admission, so only one of two concurrent presses starts a job."""
@@ -140,7 +145,11 @@ async def replay(
     if handler is None:
         raise NotReplayable("Nothing handles this type of event any more.")
     prepared = admitter.prepare(handler.kind, *handler.arguments(event.event_id, json.loads(event.body)))
-    admission = await admitter.admit(prepared, replay=EventReplay(event_key(source, event_id), event.job_id))
+    if audit is not None:  # recorded on the new job
+        audit = AuditEntry(audit.who, audit.action, prepared.id, audit.at_ms, audit.detail)
+    admission = await admitter.admit(
+        prepared, replay=EventReplay(event_key(source, event_id), event.job_id), audit=audit
+    )
     if admission.outcome == "refused":
         raise NotReplayable(admission.detail)
     return prepared.job

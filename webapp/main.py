@@ -12,14 +12,18 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from starlette.types import ASGIApp
 
+from handoff.job_index import JobIndex
 from handoff.redis_admission import RedisAdmitter
+from handoff.redis_dead_letters import RedisDeadLetters
 from handoff.redis_queues import RedisQueueReader
 from handoff.settings import settings
 from webapp.body_limit import FORM_BODY_LIMIT, WEBHOOK_BODY_LIMIT, BodyLimit
 from webapp.csrf import CsrfGuard
 from webapp.error_pages import install_error_pages
 from webapp.gc_tuning import tune_gc_for_serving
-from webapp.routes import events, health, jobs, metrics, subscribe, webhooks
+from webapp.operators import install_operator_sign_in
+from webapp.request_id import RequestId
+from webapp.routes import events, health, jobs, metrics, ops, ops_jobs, subscribe, webhooks
 from webapp.security_headers import SecurityHeadersMiddleware
 from webapp.templating import PROJECT_ROOT
 
@@ -42,6 +46,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The broker's side of the web: the one admission path, and what it may read of the queues.
     app.state.admitter = RedisAdmitter.from_settings(app.state.redis, settings)
     app.state.queues = RedisQueueReader(app.state.redis)
+    # The console's side: its lists of jobs, and what it does with dead letters.
+    app.state.job_index = JobIndex(app.state.redis)
+    app.state.dead_letters = RedisDeadLetters(app.state.redis, app.state.admitter)
     tune_gc_for_serving()
     yield
     await app.state.redis.aclose()
@@ -55,7 +62,7 @@ class HandoffApp(FastAPI):
         limited = BodyLimit(
             super().build_middleware_stack(), default_limit=FORM_BODY_LIMIT, webhook_limit=WEBHOOK_BODY_LIMIT
         )
-        return SecurityHeadersMiddleware(limited, hsts=settings.environment == "production")
+        return SecurityHeadersMiddleware(RequestId(limited), hsts=settings.environment == "production")
 
 
 def create_app() -> FastAPI:
@@ -70,6 +77,9 @@ def create_app() -> FastAPI:
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(ops.router)
+    app.include_router(ops_jobs.router)
+    install_operator_sign_in(app)
     install_error_pages(app)
     return app
 

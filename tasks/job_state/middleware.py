@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +15,11 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware, Retries
 
+from handoff.admission import REQUEST_ID_OPTION
 from handoff.jobs import JobFields, JobState, count_field, new_job_fields, now_ms
+from tasks.brokers import dead_letter_of
 from tasks.job_state.describe import describe_error
-from tasks.job_state.store import JobStore
+from tasks.job_state.store import IndexEntry, JobStore
 
 #: Actor option: a callable taking the actor's arguments and returning a masked, human summary of them
 #: (set from the job's kind by tasks/actors/job_actor.py).
@@ -28,14 +35,23 @@ def first_state_of(actor: dramatiq.Actor[Any, Any], message: dramatiq.Message[An
         actor_name=actor.actor_name,
         max_attempts=int(max_retries) + 1,
         summary=summarize(*message.args, **message.kwargs) if summarize else "",
+        created_ms=message.message_timestamp,
+        queue_name=actor.queue_name,
+        request_id=str(message.options.get(REQUEST_ID_OPTION, "")),
     )
+
+
+def index_entry(message: dramatiq.Message[Any] | MessageProxy) -> IndexEntry:
+    return IndexEntry(message.actor_name, message.message_timestamp)
 
 
 class JobStateMiddleware(Middleware):
     """Keeps one Redis hash per job, written at each step of Dramatiq's message lifecycle.
 
     `failed` is written only when Dramatiq gives up (retries exhausted, or an error the actor `throws`),
-    so a job that will be retried shows `retrying`, with its attempt and the time of its next try.
+    so a job that will be retried shows `retrying`, with its attempt and the time of its next try; with it, where
+    its dead letter is, so an operator can send it back. Every attempt's start and end go to its attempt log:
+    when, which worker, and the error in words.
 
     Parameters:
       store(JobStore): Where states are written; writes never raise.
@@ -44,37 +60,65 @@ class JobStateMiddleware(Middleware):
     def __init__(self, *, store: JobStore) -> None:
         self.logger = get_logger(__name__, type(self))
         self.store = store
+        # host:pid of the worker process, filled in once it has forked
+        self.worker_name = ""
+        #: message id -> (run id, start ms) of the attempt a thread is making
+        self._runs: dict[str, tuple[str, int]] = {}
+        self._runs_lock = threading.Lock()
 
     @property
     def actor_options(self) -> set[str]:
         return {SUMMARY_OPTION}
 
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+
     def after_enqueue(self, broker: Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         if message.options.get("retries", 0) == 0:
             actor = broker.get_actor(message.actor_name)
-            self.store.update(message.message_id, first_state_of(actor, message))
+            self.store.update(message.message_id, first_state_of(actor, message), index=index_entry(message))
         elif delay is not None:
             fields: JobFields = {
                 "state": JobState.RETRYING,
                 "next_retry_at": message.options["eta"],
                 "step": "Waiting to retry",
             }
-            self.store.update(message.message_id, fields, count=count_field(message.actor_name, "retried"))
+            self.store.update(
+                message.message_id,
+                fields,
+                count=count_field(message.actor_name, "retried"),
+                index=index_entry(message),
+            )
             self.store.flush()  # before the original message is acked (see after_process_message)
         # else: a retry leaving the delay queue for its ready queue; still `retrying` until a worker runs it.
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        started = now_ms()
+        attempt = message.options.get("retries", 0) + 1
         self.store.update(
             message.message_id,
             {
                 "state": JobState.RUNNING,
-                "heartbeat_at": now_ms(),
-                "attempt": message.options.get("retries", 0) + 1,
+                "heartbeat_at": started,
+                "attempt": attempt,
                 "next_retry_at": "",
                 "error": "",
                 "step": "Starting",
             },
+            index=index_entry(message),
         )
+        run = uuid.uuid4().hex[:12]
+        with self._runs_lock:
+            self._runs[message.message_id] = (run, started)
+        record = {"run": run, "event": "start", "at": started, "attempt": attempt, "worker": self.worker_name}
+        self.store.record_attempt(message.message_id, json.dumps(record))
+
+    def _record_end(self, message: MessageProxy, error: str) -> None:
+        with self._runs_lock:
+            run, _ = self._runs.pop(message.message_id, ("", 0))
+        if run:
+            record = {"run": run, "event": "end", "at": now_ms(), "error": error}
+            self.store.record_attempt(message.message_id, json.dumps(record))
 
     def after_process_message(
         self,
@@ -84,18 +128,21 @@ class JobStateMiddleware(Middleware):
         result: Any | None = None,
         exception: BaseException | None = None,
     ) -> None:
+        error = "" if exception is None else describe_error(exception)
+        self._record_end(message, error)
         if exception is None:
             self.store.update(
                 message.message_id,
                 {"state": JobState.SUCCEEDED, "progress": 100},
                 count=count_field(message.actor_name, "succeeded"),
+                index=index_entry(message),
             )
             # Written before the message is acked, from this worker thread: threads flush in parallel and share
             # round trips, while acks go one by one through the consumer thread, which must not wait on us.
             self.store.flush()
         else:
             # Not final yet: Retries decides next, and after_enqueue or after_nack records its decision.
-            self.store.update(message.message_id, {"error": describe_error(exception)})
+            self.store.update(message.message_id, {"error": error})
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         if message.failed:  # e.g. AgeLimit: the message was too old to run
@@ -106,7 +153,15 @@ class JobStateMiddleware(Middleware):
         # after_process_message or after_skip_message.
         self.store.update(
             message.message_id,
-            {"state": JobState.FAILED, "next_retry_at": "", "step": "Gave up"},
+            {
+                "state": JobState.FAILED,
+                "next_retry_at": "",
+                "step": "Gave up",
+                "failed_at": now_ms(),
+                "dead_letter": dead_letter_of(message),
+                "queue": message.queue_name.removesuffix(".DQ"),
+            },
             count=count_field(message.actor_name, "failed"),
+            index=index_entry(message),
         )
         self.store.flush()

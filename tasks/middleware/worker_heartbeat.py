@@ -1,7 +1,8 @@
 """A heartbeat per worker process, from a thread of its own, so it never depends on how busy the worker is.
 
 Every `interval_s` (handoff/liveness.py) it writes three things:
-- `handoff:workers`: this worker is alive (for /healthz and /metrics: `count_live_workers`);
+- `handoff:workers`: this worker is alive (for /healthz and /metrics: `count_live_workers`), and
+  `handoff:workers:in_flight`: how many jobs it is running (for the console's overview);
 - Dramatiq's own `__heartbeats__` entry for this broker: Dramatiq redelivers the unacked messages of a worker
   whose heartbeat is older than the broker's `heartbeat_timeout`. Dramatiq refreshes it only when a consumer
   fetches, which a worker whose threads are all busy may not do for a while; beating here lets the timeout be
@@ -28,7 +29,7 @@ from dramatiq.middleware import Middleware
 from dramatiq.worker import Worker
 
 from handoff.dramatiq_internals import broker_heartbeats_key
-from handoff.keys import WORKERS_KEY, job_key
+from handoff.keys import WORKERS_IN_FLIGHT_KEY, WORKERS_KEY, job_key
 from handoff.liveness import HEARTBEAT_INTERVAL_S
 
 #: Beats of workers gone this long are dropped, so the set does not grow with every restart.
@@ -72,7 +73,10 @@ class WorkerHeartbeat(Middleware):
         # Beats go on while the worker finishes its jobs, and stop only once it has.
         self._stopped.set()
         try:
-            self.client.zrem(WORKERS_KEY, self.worker_name)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(WORKERS_KEY, self.worker_name)
+            pipe.hdel(WORKERS_IN_FLIGHT_KEY, self.worker_name)
+            pipe.execute()
         except redis.RedisError:
             self.logger.warning("Could not remove this worker's heartbeat.")
 
@@ -83,6 +87,7 @@ class WorkerHeartbeat(Middleware):
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(WORKERS_KEY, {self.worker_name: now})
         pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - FORGET_AFTER_S)
+        pipe.hset(WORKERS_IN_FLIGHT_KEY, self.worker_name, len(running))
         if isinstance(broker, RedisBroker):
             pipe.zadd(broker_heartbeats_key(broker.namespace), {broker.broker_id: int(now * 1000)})
         for job_id in running:

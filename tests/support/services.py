@@ -137,6 +137,8 @@ def worker(app_env: dict[str, str], redis_server: RedisServer, logs_dir: Path) -
 
 def start_web(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
+    # The app's own address, where "Send a test webhook" posts (it never trusts the Host header).
+    env = {"APP_URL": f"http://127.0.0.1:{port}", **env}
     process = start(
         [
             str(BIN / "uvicorn"),

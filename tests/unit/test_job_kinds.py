@@ -14,11 +14,22 @@ from handoff.settings import settings
 from tasks.broker import broker
 from tasks.job_state.middleware import first_state_of
 
-ARGUMENTS: dict[str, tuple[Any, ...]] = {
-    "subscribe_email": ("jane@example.com",),
-    "fulfil_checkout": ("evt_1", {"id": "cs_1", "customer_details": {"email": "jane@example.com"}}),
-    "record_delivery": ("msg_1", {"order_id": "cs_1"}),
-    "send_test_webhook": ("http://127.0.0.1:8000/", "jane@example.com"),
+ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
+    "subscribe_email": (("jane@example.com",), {}),
+    "fulfil_checkout": (("evt_1", {"id": "cs_1", "customer_details": {"email": "jane@example.com"}}), {}),
+    "record_delivery": (("msg_1", {"order_id": "cs_1"}), {}),
+    "send_test_webhook": (("http://127.0.0.1:8000/", "jane@example.com"), {}),
+    "retry_dead_letters": (
+        (),
+        {
+            "job_ids": [],
+            "actors": [],
+            "text": "jane@example.com",
+            "as_of_ms": 1,
+            "by": "ops@example.com",
+            "expected": 3,
+        },
+    ),
 }
 
 
@@ -37,7 +48,8 @@ def test_the_worker_declares_an_actor_for_every_kind_on_its_queue(kind: JobKind)
 def test_a_job_the_web_admits_starts_as_the_worker_would_record_it(kind: JobKind) -> None:
     # Given the web's admission, which builds a job without the actor
     admitter = RedisAdmitter.from_settings(redis.asyncio.Redis(), settings)
-    prepared = admitter.prepare(kind, *ARGUMENTS[kind.actor_name])
+    args, kwargs = ARGUMENTS[kind.actor_name]
+    prepared = admitter.prepare(kind, *args, **kwargs)
 
     # When the worker records the same message's first state from its actor
     from_worker = first_state_of(broker.get_actor(kind.actor_name), prepared.message)

@@ -6,6 +6,7 @@ A StubBroker with Dramatiq's Retries and a Worker in this process: real retries 
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from handoff.jobs import JobFields
 from handoff.masking import mask_email
 from tasks.job_state.middleware import JobStateMiddleware
 from tasks.job_state.progress import report_progress
+from tasks.job_state.store import IndexEntry
 from tasks.providers.errors import PermanentError, TransientError
 
 MAX_RETRIES = 2
@@ -40,11 +42,20 @@ class RecordingStore:
         #: For each flush, how many updates had been made when it was called: it wrote those.
         self.flushed_up_to: list[int] = []
         self.counts: collections.Counter[str] = collections.Counter()
+        #: job id -> where the last state change put it in the console's indexes
+        self.indexed: dict[str, tuple[IndexEntry, str]] = {}
+        self.attempts: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
 
-    def update(self, job_id: str, fields: JobFields, *, count: str = "") -> None:
+    def record_attempt(self, job_id: str, record: str) -> None:
+        with self._changed:
+            self.attempts[job_id].append(json.loads(record))
+
+    def update(self, job_id: str, fields: JobFields, *, count: str = "", index: IndexEntry | None = None) -> None:
         with self._changed:
             if count:
                 self.counts[count] += 1
+            if index is not None and "state" in fields:
+                self.indexed[job_id] = (index, str(fields["state"]))
             self.updates.append((job_id, dict(fields), int(time.time() * 1000)))
             self.jobs.setdefault(job_id, {}).update(fields)
             self._changed.notify_all()

@@ -39,11 +39,65 @@ def test_production_without_a_secret_key_is_refused(monkeypatch: pytest.MonkeyPa
         Settings()
 
 
+def production(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
+    """A complete production environment, less or more what the test says."""
+    complete = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "a-long-random-production-secret",
+        "METRICS_TOKEN": "a-metrics-token",
+        "OIDC_ISSUER_URL": "https://sign-in.example.com",
+        "OIDC_CLIENT_ID": "handoff",
+        "OIDC_CLIENT_SECRET": "a-client-secret",
+        "OPS_ALLOWED_EMAILS": "ops@example.com",
+    }
+    for name, value in {**complete, **overrides}.items():
+        if value is None or value == "<unset>":
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
 def test_production_with_a_secret_key_from_the_environment_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
+    production(monkeypatch)
 
     assert Settings().secret_key.get_secret_value() == "a-long-random-production-secret"
+
+
+def test_production_without_a_metrics_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch, METRICS_TOKEN="<unset>")
+
+    with pytest.raises(ValidationError, match="METRICS_TOKEN is required when ENVIRONMENT=production"):
+        Settings()
+
+
+def test_production_without_sign_in_names_every_missing_setting_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(
+        monkeypatch,
+        SECRET_KEY="<unset>",
+        OIDC_ISSUER_URL="<unset>",
+        OIDC_CLIENT_SECRET="<unset>",
+        OPS_ALLOWED_EMAILS="<unset>",
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    message = str(refused.value)
+    assert "SECRET_KEY is required" in message
+    for name in ("OIDC_ISSUER_URL", "OIDC_CLIENT_SECRET", "OPS_ALLOWED_EMAILS"):
+        assert name in message
+    assert "OIDC_CLIENT_ID" not in message
+    assert "OPS_CONSOLE=off" in message
+
+
+def test_production_with_the_console_off_needs_no_sign_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch, OPS_CONSOLE="off", OIDC_ISSUER_URL="<unset>", OPS_ALLOWED_EMAILS="<unset>")
+
+    assert Settings().ops_console == "off"
+
+
+def test_development_without_an_issuer_leaves_the_console_open() -> None:
+    assert Settings().ops_sign_in is False
 
 
 def test_production_with_an_empty_secret_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

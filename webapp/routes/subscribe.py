@@ -15,6 +15,7 @@ from handoff.settings import settings
 from webapp.deps import CsrfTokenDep, admitter_of, client_of, csrf_guard_of
 from webapp.error_pages import error_response
 from webapp.htmx import is_htmx
+from webapp.request_id import request_id_of
 from webapp.routes.jobs import job_started
 from webapp.templating import render, render_page_or_partial
 
@@ -46,7 +47,9 @@ async def submit_subscription(request: Request) -> Response:
 
     limit = RateLimit(rate_limit_key("subscribe", client_of(request)), settings.rate_limit_subscribe_per_minute)
     try:
-        job = await admitter_of(request).enqueue(SUBSCRIBE_EMAIL, address, rate_limit=limit)
+        job = await admitter_of(request).enqueue(
+            SUBSCRIBE_EMAIL, address, rate_limit=limit, request_id=request_id_of(request)
+        )
     except RateLimited as exc:
         message = f"That is a lot of subscriptions from one place. Please try again in {exc.retry_after_s} s."
         return error_response(request, 429, message, headers={"Retry-After": str(exc.retry_after_s)})

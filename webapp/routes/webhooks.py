@@ -18,6 +18,7 @@ from handoff.settings import Settings
 from webapp import event_store
 from webapp.body_limit import BodyTooLarge
 from webapp.deps import AdmitterDep, SettingsDep, client_of
+from webapp.request_id import request_id_of
 from webapp.webhook_verification import (
     VerifiedEvent,
     WebhookRejected,
@@ -64,6 +65,7 @@ async def _receive(
             rate_limit=RateLimit(
                 rate_limit_key("webhooks", client_of(request)), settings.rate_limit_webhooks_per_minute
             ),
+            request_id=request_id_of(request),
         )
     except BodyTooLarge as exc:
         return _answer(413, "too large", exc.detail)
