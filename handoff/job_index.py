@@ -183,16 +183,6 @@ class JobIndex:
                 return matches, False
             cursor = Cursor(int(stop_score), stop_member)
 
-    async def counts(self) -> dict[str, int]:
-        """Jobs per state, over every actor: one pipelined round trip."""
-        keys = {state: index_keys([state], sorted(KINDS)) for state in STATES}
-        async with self.client.pipeline(transaction=False) as pipe:
-            for state_keys in keys.values():
-                for key in state_keys:
-                    pipe.zcard(key)
-            sizes = iter(await pipe.execute())
-        return {state: sum(next(sizes) for _ in state_keys) for state, state_keys in keys.items()}
-
 
 def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))

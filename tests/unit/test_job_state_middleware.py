@@ -348,3 +348,68 @@ def test_an_actor_without_a_summary_has_an_empty_one(
     job_id = run_to_the_end(stub_broker, worker, store, subscribe, "jane@example.com")
 
     assert store.phases(job_id)[0]["summary"] == ""
+
+
+def test_every_attempt_is_logged_with_its_worker_start_end_and_error_in_words(
+    stub_broker: StubBroker, worker: dramatiq.Worker, store: RecordingStore
+) -> None:
+    # Given an actor whose provider fails once, naming the address, then works
+    flaky = failing_then_succeeding(1, "The email provider could not take jane@example.com right now (503).")
+
+    @dramatiq.actor(broker=stub_broker)
+    def subscribe() -> None:
+        flaky()
+
+    # When the job runs to the end
+    job_id = run_to_the_end(stub_broker, worker, store, subscribe)
+
+    # Then its attempt log has a start and an end for each of its two tries, in order
+    records = store.attempts[job_id]
+    assert [(r["event"], r.get("attempt")) for r in records] == [
+        ("start", 1),
+        ("end", None),
+        ("start", 2),
+        ("end", None),
+    ]
+    first_start, first_end, second_start, second_end = records
+    assert first_start["run"] == first_end["run"] != second_start["run"] == second_end["run"]
+    assert first_start["at"] <= first_end["at"] <= second_start["at"] <= second_end["at"]
+    # with the first try's error masked, the second's empty, and the worker named
+    assert first_end["error"] == "The email provider could not take j***@example.com right now (503)."
+    assert second_end["error"] == ""
+    assert first_start["worker"] == second_start["worker"] != ""
+
+
+def test_each_state_change_moves_the_job_in_the_console_index_under_its_actor_and_creation_time(
+    stub_broker: StubBroker, worker: dramatiq.Worker, store: RecordingStore
+) -> None:
+    @dramatiq.actor(broker=stub_broker)
+    def greet(name: str) -> None:
+        pass
+
+    message = greet.send("Jane")
+    stub_broker.join(greet.queue_name)
+    worker.join()
+    store.wait_until_final(message.message_id)
+
+    entry, state = store.indexed[message.message_id]
+    assert (entry.actor, entry.created_ms, state) == ("greet", message.message_timestamp, "succeeded")
+
+
+def test_a_dead_lettered_job_records_when_it_died_and_where_its_dead_letter_is(
+    stub_broker: StubBroker, worker: dramatiq.Worker, store: RecordingStore
+) -> None:
+    # Given an actor that `throws` PermanentError
+    @dramatiq.actor(broker=stub_broker, throws=(PermanentError,))
+    def subscribe() -> None:
+        raise PermanentError("The email provider refused the address.")
+
+    before = int(time.time() * 1000)
+    job_id = run_to_the_end(stub_broker, worker, store, subscribe)
+
+    # Then its failed state names its queue, its dead letter and the time it died, so an operator can requeue it
+    failed = store.jobs[job_id]
+    assert failed["queue"] == "default"
+    assert failed["dead_letter"] == job_id  # the stub broker has no Redis id: the message id stands in
+    assert before <= int(failed["failed_at"]) <= int(time.time() * 1000)
+    assert store.indexed[job_id][1] == "failed"

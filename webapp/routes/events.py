@@ -18,11 +18,11 @@ from handoff.settings import Settings
 from webapp import event_store
 from webapp.deps import AdmitterDep, CsrfTokenDep, RedisDep, SettingsDep, client_of
 from webapp.error_pages import error_response
+from webapp.forms import checked_form
 from webapp.operators import OperatorDep
 from webapp.request_id import request_id_of
 from webapp.routes.jobs import job_started
 from webapp.routes.ops import console_context, console_headers
-from webapp.routes.ops_jobs import checked_form
 from webapp.templating import render_page_or_partial
 
 router = APIRouter(prefix="/events", tags=["events"])

@@ -5,11 +5,13 @@ states the count, as a job of its own), delete one. Every action names who did i
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio
 from fastapi import APIRouter, HTTPException
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -18,14 +20,16 @@ from starlette.responses import RedirectResponse, Response
 from handoff.admission import Once
 from handoff.audit import AuditEntry
 from handoff.dead_letters import DeadLetterRefused
-from handoff.job_index import STATES, Cursor, JobFilter
+from handoff.job_index import STATES, Cursor, JobFilter, JobIndex
 from handoff.job_kinds import KINDS, RETRY_DEAD_LETTERS
 from handoff.jobs import Job, JobState, now_ms
 from handoff.keys import attempts_key, job_audit_key, job_key
-from webapp.deps import AdmitterDep, CsrfTokenDep, DeadLettersDep, JobIndexDep, RedisDep, csrf_guard_of
+from webapp.csrf import CsrfToken
+from webapp.deps import AdmitterDep, CsrfTokenDep, DeadLettersDep, JobIndexDep, RedisDep
 from webapp.error_pages import error_response
+from webapp.forms import checked_form
 from webapp.htmx import is_htmx
-from webapp.operators import OperatorDep
+from webapp.operators import Operator, OperatorDep
 from webapp.request_id import request_id_of
 from webapp.routes.ops import console_context, console_headers
 from webapp.templating import render, render_page_or_partial, render_partial
@@ -76,6 +80,7 @@ async def list_jobs(request: Request, operator: OperatorDep, job_index: JobIndex
         actors=sorted(KINDS),
         as_of=now_ms(),
         paged=before is not None or after is not None,
+        search_budget=job_index.search_budget,
     )
     response = render_page_or_partial(
         request, page="ops/jobs.html", partial="ops/_jobs_table.html", context=context, headers=console_headers()
@@ -125,7 +130,7 @@ def attempts_of(records: list[str]) -> list[Attempt]:
     return sorted(attempts, key=lambda attempt: attempt.started_at)
 
 
-async def _read_job(redis_client: Any, job_id: str) -> tuple[Job, list[Attempt], list[AuditEntry]]:
+async def _read_job(redis_client: redis.asyncio.Redis, job_id: str) -> tuple[Job, list[Attempt], list[AuditEntry]]:
     async with redis_client.pipeline(transaction=False) as pipe:
         pipe.hgetall(job_key(job_id))
         pipe.lrange(attempts_key(job_id), 0, -1)
@@ -160,15 +165,6 @@ def _partial_for(view: object) -> str:
     return "ops/_job_row.html" if view == "row" else "ops/_job_detail.html"
 
 
-async def checked_form(request: Request, *, max_fields: int = 20) -> FormData:
-    """The posted form, once its CSRF token is checked (CsrfRejected answers 403)."""
-    async with request.form(max_files=0, max_fields=max_fields) as form:
-        fields = FormData(form)
-    token = fields.get("csrf_token")
-    csrf_guard_of(request).verify(request, token if isinstance(token, str) else "")
-    return fields
-
-
 def _refused(request: Request, exc: DeadLetterRefused) -> Response:
     # htmx posted into a row or the job's panel; a notice belongs in the page's status region.
     headers = {"HX-Retarget": "#ops-status", "HX-Reswap": "innerHTML"} if is_htmx(request) else None
@@ -181,8 +177,9 @@ def _as_of(form: FormData) -> int:
 
 
 async def _after_action(
-    request: Request, redis_client: Any, operator: Any, csrf: Any, job_id: str, view: str
+    request: Request, redis_client: redis.asyncio.Redis, operator: Operator, csrf: CsrfToken, job_id: str, view: str
 ) -> Response:
+    """What a console action answers: the job's row or panel, now, to htmx; its page to a plain form."""
     if not is_htmx(request):
         return RedirectResponse(f"/ops/jobs/{job_id}", status_code=303)
     job, attempts, audit = await _read_job(redis_client, job_id)
@@ -214,6 +211,8 @@ async def retry_jobs(
 
     expected = int(str(form.get("expected") or "0")) if str(form.get("expected") or "").isdigit() else 0
     token = str(form.get("once") or "")
+    if not re.fullmatch(r"[0-9a-f]{32}", token):
+        token = ""  # a confirmation page always sends one; anything else is not ours
     job = await admitter.enqueue(
         RETRY_DEAD_LETTERS,
         job_ids=[] if retry_all else job_ids,
@@ -234,10 +233,10 @@ async def retry_jobs(
 
 async def _confirm_page(
     request: Request,
-    operator: Any,
-    csrf: Any,
-    job_index: Any,
-    redis_client: Any,
+    operator: Operator,
+    csrf: CsrfToken,
+    job_index: JobIndex,
+    redis_client: redis.asyncio.Redis,
     job_ids: list[str],
     retry_all: bool,
     job_filter: JobFilter,
