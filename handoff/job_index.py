@@ -135,13 +135,17 @@ class JobIndex:
         rows = reply[6:] if direction == "older" else list(reversed(reply[6:]))
         jobs = [Job.from_hash(job_id, _pairs(fields)) for job_id, _, fields in rows if fields]
         cursors = [Cursor(int(score), job_id) for job_id, score, _ in rows]
-        stop = Cursor(int(stop_score), stop_member) if stopped else None
+        # The last job a text filter examined; past it when it stopped. An empty page's way back starts there, not
+        # at its cursor: the job at the cursor (shown on the page before, maybe a match) must be shown again.
+        examined_to = Cursor(int(stop_score), stop_member) if stop_member else None
+        stop = examined_to if stopped else None
         if direction == "older":
             older = stop or (cursors[-1] if more and cursors else None)
-            newer = cursors[0] if cursors and int(newer_count) else (cursor if cursor and not cursors else None)
+            back = (examined_to or cursor) if cursor and not cursors else None
+            newer = cursors[0] if cursors and int(newer_count) else back
         else:
             newer = stop or (cursors[0] if more and cursors else None)
-            older = cursors[-1] if cursors else cursor
+            older = cursors[-1] if cursors else (examined_to or cursor)
         return JobPage(
             jobs=jobs,
             total=int(total),

@@ -10,8 +10,8 @@
 --       7 job hash key prefix, 8 "count" to count the matches (up to the budget) instead of returning them
 -- Returns {more, stopped, stop score, stop member, total, newer than the page, rows...}: `more` = 1 if another
 -- page follows in this direction; `stopped` = 1 if the text filter ran out of budget at (stop score, member);
--- total = jobs in the indexes; each row = {id, score, {field, value, ...}}, in the direction's order. Counting:
--- {0, stopped, stop score, stop member, total, matches}.
+-- total = jobs in the indexes; newer = jobs before the page, newest first; each row = {id, score, {field, value,
+-- ...}}, in the direction's order. Counting: {0, stopped, stop score, stop member, total, matches}.
 
 local size, cursor_score, cursor_member = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local older, needle, budget, prefix = ARGV[4] == "older", ARGV[5], tonumber(ARGV[6]), ARGV[7]
@@ -125,10 +125,21 @@ for _, key in ipairs(KEYS) do
   total = total + redis.call("zcard", key)
 end
 if #rows > 0 then
-  -- how many jobs come before this page, newest first (ties within one millisecond aside)
+  -- how many jobs come before this page, newest first: those of later milliseconds, and those of the first row's
+  -- own millisecond that sort before it (a page inside a burst of one millisecond still knows its place, and that
+  -- there are newer jobs to go back to)
   local first = older and rows[1] or rows[#rows]
+  local score, member = tostring(first[2]), first[1]
   for _, key in ipairs(KEYS) do
-    newer = newer + redis.call("zcount", key, "(" .. tostring(first[2]), "+inf")
+    local rank = redis.call("zrevrank", key, member)
+    if rank then
+      newer = newer + rank  -- the first row's own index: its rank counts exactly the jobs before it
+    else
+      newer = newer + redis.call("zcount", key, "(" .. score, "+inf")
+      for _, tied in ipairs(redis.call("zrangebyscore", key, score, score)) do
+        if tied > member then newer = newer + 1 end
+      end
+    end
   end
 end
 

@@ -45,12 +45,12 @@ def job_index_key(state: str, actor: str) -> str:
 
 def attempts_key(job_id: str) -> str:
     """List: one JSON record per start and per end of an attempt at a job, oldest first and capped."""
-    return f"{job_key(job_id)}:attempts"
+    return f"handoff:attempts:{job_id}"
 
 
 def job_audit_key(job_id: str) -> str:
     """List: the operator actions on one job (JSON), newest first and capped."""
-    return f"{job_key(job_id)}:audit"
+    return f"handoff:job-audit:{job_id}"
 
 
 def once_key(token: str) -> str:

@@ -21,6 +21,9 @@ import redis
 import requests
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from handoff.job_index import STATES
+from handoff.job_kinds import SEND_TEST_WEBHOOK
+from handoff.keys import job_index_key
 from tests.support.client import HandoffClient, job_id_of, unique_email
 from tests.support.processes import stop, wait_until
 from tests.support.services import (
@@ -381,7 +384,12 @@ class LimitedApps:
 def limited_apps(
     web_url: str, app_env: dict[str, str], logs_dir: Path, redis_server: RedisServer
 ) -> Iterator[LimitedApps]:
-    env = {**app_env, "RATE_LIMIT_SUBSCRIBE_PER_MINUTE": "3", "RATE_LIMIT_WEBHOOKS_PER_MINUTE": "3"}
+    env = {
+        **app_env,
+        "RATE_LIMIT_SUBSCRIBE_PER_MINUTE": "3",
+        "RATE_LIMIT_WEBHOOKS_PER_MINUTE": "3",
+        "RATE_LIMIT_TEST_WEBHOOKS_PER_MINUTE": "3",
+    }
     processes: list[subprocess.Popen[bytes]] = []
     try:
         first, process = start_web(env, logs_dir / "web-rate-limited.log")
@@ -480,6 +488,33 @@ def test_the_fourth_signed_delivery_gets_429_json_and_is_not_stored_so_a_retry_l
     retried = stripe_delivery(events[3]).post(apps.first)
     assert retried.status_code == 202
     assert retried.json()["status"] == "accepted"
+
+
+def test_the_fourth_test_webhook_in_a_minute_gets_429_and_sends_nothing(
+    apps: LimitedApps, redis_server: RedisServer
+) -> None:
+    def test_webhook_jobs() -> int:
+        client = redis_server.client()
+        return sum(int(client.zcard(job_index_key(state, SEND_TEST_WEBHOOK.actor_name))) for state in STATES)
+
+    # Given an operator on the events page (open in development)
+    operator = HandoffClient(apps.first)
+    token = operator.csrf_token()
+    jobs_before = test_webhook_jobs()
+
+    # When they press "Send a test webhook" four times within a minute
+    answers = [
+        operator.session.post(
+            f"{apps.first}/events/test", data={"csrf_token": token}, allow_redirects=False, timeout=10
+        )
+        for _ in range(4)
+    ]
+
+    # Then three are sent and the fourth is refused with a reason and a time to wait, starting no job
+    assert [answer.status_code for answer in answers] == [303, 303, 303, 429]
+    _retry_after(answers[3])
+    assert "That is a lot of test events" in answers[3].text
+    assert test_webhook_jobs() == jobs_before + 3
 
 
 def test_subscribes_and_webhooks_are_counted_separately(apps: LimitedApps) -> None:

@@ -249,6 +249,26 @@ def test_a_replay_without_a_csrf_token_is_refused(client: HandoffClient) -> None
     assert response.status_code == 403
 
 
+def test_the_test_webhook_goes_to_the_apps_own_address_whatever_host_the_request_names(
+    client: HandoffClient,
+) -> None:
+    # Given a request that names someone else's host (a forged Host header, or a proxy that passes it on)
+    token = client.csrf_token()
+    cookies = "; ".join(f"{name}={value}" for name, value in client.session.cookies.items())
+    response = requests.post(
+        f"{client.base_url}/events/test",
+        data={"csrf_token": token},
+        headers={"HX-Request": "true", "Host": "attacker.example", "Cookie": cookies},
+        timeout=10,
+    )
+
+    # Then the worker still signs and posts the event to this app (APP_URL), which accepts it
+    assert response.status_code == 202
+    states, html = client.follow_until_final(response.text.split('data-job-id="')[1].split('"')[0])
+    assert states[-1] == "succeeded"
+    assert "answered 202 accepted" in html
+
+
 def test_the_test_webhook_button_sends_a_signed_event_through_the_real_endpoint(client: HandoffClient) -> None:
     page = client.session.get(f"{client.base_url}/events", timeout=10)
     assert "Send a test webhook" in page.text

@@ -118,6 +118,7 @@ def app_env(redis_server: RedisServer, sandbox_provider: SandboxProvider) -> dic
         # Every test posts from 127.0.0.1: limits are tested on a web app of their own.
         "RATE_LIMIT_SUBSCRIBE_PER_MINUTE": "1000000",
         "RATE_LIMIT_WEBHOOKS_PER_MINUTE": "1000000",
+        "RATE_LIMIT_TEST_WEBHOOKS_PER_MINUTE": "1000000",
         **FAST_RETRIES,
     }
 

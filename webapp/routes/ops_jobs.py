@@ -160,6 +160,12 @@ async def show_job(
     return response
 
 
+def _view_of(request: Request, form: FormData) -> str:
+    """Which partial an action answers htmx with: the row's form names it in its hx-post address (`?view=row`),
+    as the row's own polling does."""
+    return str(request.query_params.get("view") or form.get("view") or "")
+
+
 def _partial_for(view: object) -> str:
     """The job as a row of the list (`view=row`), or as the panel of its own page."""
     return "ops/_job_row.html" if view == "row" else "ops/_job_detail.html"
@@ -287,7 +293,7 @@ async def retry_job(
         await dead_letters.requeue(job_id, by=operator.label, as_of_ms=_as_of(form))
     except DeadLetterRefused as exc:
         return _refused(request, exc)
-    return await _after_action(request, redis_client, operator, csrf, job_id, str(form.get("view") or ""))
+    return await _after_action(request, redis_client, operator, csrf, job_id, _view_of(request, form))
 
 
 @router.post("/{job_id}/delete")
@@ -306,4 +312,4 @@ async def delete_dead_letter(
         await dead_letters.delete(job_id, by=operator.label)
     except DeadLetterRefused as exc:
         return _refused(request, exc)
-    return await _after_action(request, redis_client, operator, csrf, job_id, str(form.get("view") or ""))
+    return await _after_action(request, redis_client, operator, csrf, job_id, _view_of(request, form))
