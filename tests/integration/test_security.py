@@ -211,6 +211,45 @@ def test_a_forged_form_post_is_refused_with_403_and_enqueues_nothing(
     assert redis_server.client().hgetall(f"handoff:event:stripe:{failed_checkout['id']}") == event_before
 
 
+CONSOLE_FORMS = {
+    "retry a dead letter": lambda job_id: Form(f"/ops/jobs/{job_id}/retry", {}),
+    "delete a dead letter": lambda job_id: Form(f"/ops/jobs/{job_id}/delete", {}),
+    "retry the selected": lambda job_id: Form("/ops/jobs/retry", {"job_id": job_id, "confirm": "1"}),
+    "retry all that match": lambda job_id: Form("/ops/jobs/retry", {"all": "1", "state": "failed", "confirm": "1"}),
+}
+
+
+@pytest.mark.parametrize("attack", ["no token field", "another session's token", "garbage"])
+@pytest.mark.parametrize("form_name", CONSOLE_FORMS)
+def test_a_forged_console_action_is_refused_with_403_and_leaves_the_dead_letter_alone(
+    web_url: str,
+    app_env: dict[str, str],
+    redis_server: RedisServer,
+    failed_checkout: dict[str, Any],
+    form_name: str,
+    attack: str,
+) -> None:
+    client = redis_server.client()
+    job_id = str(client.hget(f"handoff:event:stripe:{failed_checkout['id']}", "job_id"))
+    job_before = client.hgetall(f"handoff:job:{job_id}")
+    dead_before = client.zcard("dramatiq:default.XQ")
+    form = CONSOLE_FORMS[form_name](job_id)
+    session, token = forged_request(attack, web_url, app_env["SECRET_KEY"])
+
+    response = session.post(
+        web_url + form.path,
+        data={**form.fields, **({} if token is None else {"csrf_token": token})},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 403
+    assert CSRF_REFUSAL in response.text
+    assert job_before["state"] == "failed"
+    assert client.hgetall(f"handoff:job:{job_id}") == job_before
+    assert client.zcard("dramatiq:default.XQ") == dead_before
+
+
 @pytest.mark.parametrize("form_name", FORMS)
 def test_the_same_form_with_its_own_token_is_accepted(
     web_url: str, redis_server: RedisServer, sandbox_provider: SandboxProvider, form_name: str
@@ -354,7 +393,7 @@ def test_the_policy_allows_scripts_and_styles_from_this_site_only(web_url: str) 
 
 
 def test_pages_load_no_inline_script_or_style_so_the_policy_breaks_nothing(web_url: str, a_job_id: str) -> None:
-    for path in ["/", f"/jobs/{a_job_id}", "/events", "/no/such/page"]:
+    for path in ["/", f"/jobs/{a_job_id}", "/events", "/ops", "/ops/jobs", f"/ops/jobs/{a_job_id}", "/no/such/page"]:
         html = requests.get(web_url + path, timeout=10).text
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), f"an inline <script> on {path}"
         assert "<style" not in html, f"an inline <style> on {path}"
