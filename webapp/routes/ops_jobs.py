@@ -4,6 +4,7 @@ states the count, as a job of its own), delete one. Every action names who did i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -91,9 +92,11 @@ async def list_jobs(request: Request, operator: OperatorDep, job_index: JobIndex
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One try at a job, from its start and end records."""
+    """One try at a job, from its start and end records. `number` counts every try in order, across requeues;
+    `of_budget` is Dramatiq's count, which a requeue starts afresh."""
 
     number: int
+    of_budget: int
     started_at: datetime
     ended_at: datetime | None
     worker: str
@@ -120,14 +123,16 @@ def attempts_of(records: list[str]) -> list[Attempt]:
         end = ends.get(run)
         attempts.append(
             Attempt(
-                number=int(start.get("attempt", 0)),
+                number=0,
+                of_budget=int(start.get("attempt", 0)),
                 started_at=datetime.fromtimestamp(int(start["at"]) / 1000, tz=UTC),
                 ended_at=datetime.fromtimestamp(int(end["at"]) / 1000, tz=UTC) if end else None,
                 worker=str(start.get("worker", "")),
                 error=str(end.get("error", "")) if end else "",
             )
         )
-    return sorted(attempts, key=lambda attempt: attempt.started_at)
+    in_order = sorted(attempts, key=lambda attempt: attempt.started_at)
+    return [dataclasses.replace(attempt, number=number) for number, attempt in enumerate(in_order, start=1)]
 
 
 async def _read_job(redis_client: redis.asyncio.Redis, job_id: str) -> tuple[Job, list[Attempt], list[AuditEntry]]:
