@@ -67,6 +67,7 @@ $(BENCH_INSTALLED): $(INSTALLED)
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.webhook_ack
+	$(BIN)/python -m bench.ops_console
 
 clean:
 	rm -rf $(VENV) .data .test-results .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

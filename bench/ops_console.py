@@ -22,13 +22,14 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 from uuid import uuid4
 
 import dramatiq
+import psutil
 import redis
 import requests
 
@@ -59,6 +60,8 @@ FILL_BATCH = 2_000
 #: How deep the walk by `Older →` links goes, in pages of 50.
 DEEP_PAGES = int(os.environ.get("BENCH_DEEP_PAGES", str(FAILED // 100)))
 SINGLE_REQUESTS = 20
+#: Requeued addresses looked up at the sandbox provider afterwards.
+SANDBOX_SAMPLE = 100
 
 MAX_RETRIES = 3  # RETRY_MAX_RETRIES of web and worker: a dead letter had 4 attempts
 ACTOR = SUBSCRIBE_EMAIL.actor_name
@@ -69,11 +72,8 @@ JOB_TTL_S = 7 * 24 * 3600
 
 @dataclass
 class Stack:
-    tmp: Path
-    redis_url: str
-    env: dict[str, str]
-    url: str = ""
-    logs: list[Path] = field(default_factory=list)
+    url: str
+    worker: subprocess.Popen[bytes]
 
 
 # ---------------------------------------------------------------- fill
@@ -204,16 +204,28 @@ def timed_get(session: requests.Session, url: str, **kwargs: object) -> tuple[fl
     return (time.perf_counter() - began) * 1000, response
 
 
-def single_ms(url: str, n: int = SINGLE_REQUESTS) -> list[float]:
-    """`n` requests one after the other on one keep-alive connection, after one to warm up."""
+def single_ms(url: str, client: redis.Redis, n: int = SINGLE_REQUESTS) -> tuple[list[float], list[float]]:
+    """`n` requests one after the other on one keep-alive connection, after one to warm up; and the `n` longest
+    Redis commands run meanwhile (ms, from Redis' SLOWLOG): for a list page, its one page script each, which is how
+    long one request keeps Redis from serving anyone else."""
     session = requests.Session()
     session.get(url, timeout=30).raise_for_status()
+    slowlog = client.config_get("slowlog-*")
+    client.config_set("slowlog-max-len", 100_000)
+    client.config_set("slowlog-log-slower-than", 0)
+    client.slowlog_reset()
     times = []
-    for _ in range(n):
-        ms, response = timed_get(session, url)
-        response.raise_for_status()
-        times.append(ms)
-    return times
+    try:
+        for _ in range(n):
+            ms, response = timed_get(session, url)
+            response.raise_for_status()
+            times.append(ms)
+        durations = sorted((entry["duration"] / 1000 for entry in client.slowlog_get(100_000)), reverse=True)
+    finally:
+        for name, value in slowlog.items():
+            client.config_set(str(name), str(value))
+        client.slowlog_reset()
+    return times, durations[:n]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -254,8 +266,11 @@ def walk_older(stack: Stack, client: redis.Redis, pages: int) -> Walk:
         if older is None or number == pages:
             break
         path = html.unescape(older.group(1))
-    newest = client.zrevrange(job_index_key(JobState.FAILED, ACTOR), 0, len(seen) - 1)
-    return Walk(len(page_ms), path, info, page_ms, seen == [member.decode() for member in newest])
+    newest = [
+        member.decode() if isinstance(member, bytes) else str(member)
+        for member in client.zrevrange(job_index_key(JobState.FAILED, ACTOR), 0, len(seen) - 1)
+    ]
+    return Walk(len(page_ms), path, info, page_ms, seen == newest)
 
 
 # ---------------------------------------------------------------- bulk retry
@@ -266,7 +281,6 @@ class BulkRetry:
     confirm_page_ms: float
     confirm_count: str
     confirm_post_ms: float
-    job_id: str
     to_bulk_done_s: float
     to_all_succeeded_s: float
     progress: list[tuple[float, str, str, str]]  # (s since confirm, state, progress, step)
@@ -359,13 +373,16 @@ def bulk_retry(stack: Stack, client: redis.Redis, sandbox_url: str) -> BulkRetry
     watcher.join(timeout=30)
 
     dead_letters, _ = dramatiq_internals.dead_letter_keys(dramatiq_internals.DEFAULT_NAMESPACE, "default")
-    sample = f"p{BULK_EVERY - 1}@{BULK_DOMAIN}"
-    member = requests.get(f"{sandbox_url}/sandbox/members/{sample}", timeout=10)
+    # The sandbox provider's own record of a sample of the requeued addresses: subscribed, called once each.
+    sandbox = requests.Session()
+    calls = []
+    for n in range(BULK_EVERY - 1, FAILED, FAILED // SANDBOX_SAMPLE):
+        member = sandbox.get(f"{sandbox_url}/sandbox/members/p{n}@{BULK_DOMAIN}", timeout=10)
+        calls.append(member.json().get("calls", 0) if member.ok and member.json().get("subscribed") else 0)
     return BulkRetry(
         confirm_page_ms=confirm_page_ms,
         confirm_count=html.unescape(heading.group(1)) if heading else "?",
         confirm_post_ms=confirm_post_ms,
-        job_id=job_id,
         to_bulk_done_s=bulk_done - confirmed_at,
         to_all_succeeded_s=all_done - confirmed_at,
         progress=progress,
@@ -374,8 +391,46 @@ def bulk_retry(stack: Stack, client: redis.Redis, sandbox_url: str) -> BulkRetry
         ops_after_bulk=[ms for at, ms in ops_latencies if bulk_done < at <= all_done],
         failed_left=client.zcard(job_index_key(JobState.FAILED, ACTOR)),
         dead_letters_left=client.zcard(dead_letters),
-        sandbox_checked=f"{sample}: {member.status_code} {member.text[:120]}",
+        sandbox_checked=(
+            f"{sum(1 for n in calls if n)} of {len(calls)} sampled addresses subscribed; calls per address: "
+            f"{', '.join(f'{n} ({calls.count(n)})' for n in sorted(set(calls)))}"
+        ),
     )
+
+
+def tree_cpu_s(process: psutil.Process) -> float:
+    """CPU seconds (user and system) of a process, its reaped children, and its living descendants."""
+    total = float(sum(process.cpu_times()[:4]))
+    for child in process.children(recursive=True):
+        with suppress(psutil.NoSuchProcess):
+            total += sum(child.cpu_times()[:4])
+    return total
+
+
+class CpuMeter:
+    """How much of the machine's CPU went to other processes than this bench's (other people's tests, say) while
+    it measured: busy time from /proc/stat, less the CPU time of this process, its children and their children."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.busy, self.ours = self._busy_s(), self._ours_s()
+
+    @staticmethod
+    def _busy_s() -> float:
+        with open("/proc/stat") as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle, iowait
+        return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _ours_s() -> float:
+        return tree_cpu_s(psutil.Process())  # with the reaped children's (wrk)
+
+    def others(self) -> str:
+        """The CPU that went elsewhere since this meter began, as "X of N CPUs"."""
+        elapsed = time.monotonic() - self.began
+        others = max(0.0, (self._busy_s() - self.busy) - (self._ours_s() - self.ours)) / elapsed
+        return f"{others:.2f} of {os.cpu_count()} CPUs"
 
 
 # ---------------------------------------------------------------- the stack
@@ -443,22 +498,23 @@ def main() -> None:
             serve(stack, sandbox_command, env, logs["sandbox"])
             wait_until(lambda: port_is_open(sandbox_port), timeout=20, message="the sandbox did not start")
             client = redis.Redis.from_url(redis_server.url)
-            serve(stack, procfile_command("worker"), env, logs["worker"])
+            worker = serve(stack, procfile_command("worker"), env, logs["worker"])
             wait_until(lambda: client.zcard("handoff:workers") > 0, timeout=60, message="the worker did not start")
             serve(stack, web_command(web_port), env, logs["web"])
             url = f"http://127.0.0.1:{web_port}"
             wait_until(lambda: requests.get(f"{url}/bench/bare", timeout=2).ok, timeout=30, message="no web")
-            report(Stack(tmp, redis_server.url, env, url, list(logs.values())), client, sandbox_url)
+            report(Stack(url, worker), client, sandbox_url)
         except BaseException:
             for name, log in logs.items():
                 print(f"--- last lines of the {name} log:\n{tail(log)}", file=sys.stderr)
             raise
 
 
-def row(label: str, run: Run, bare: Run, single: list[float]) -> str:
+def row(label: str, run: Run, bare: Run, single: list[float], longest_redis_ms: list[float]) -> str:
     return (
         f"| {label} | {run.rps:.0f} | {run.rps / bare.rps:.3f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | "
-        f"{statistics.median(single):.1f} | {run.errors + run.non2xx} |"
+        f"{statistics.median(single):.1f} | {statistics.median(longest_redis_ms):.2f} / {max(longest_redis_ms):.2f} | "
+        f"{run.errors + run.non2xx} |"
     )
 
 
@@ -501,19 +557,38 @@ def report(stack: Stack, client: redis.Redis, sandbox_url: str) -> None:
         response = requests.get(stack.url + path, timeout=30)
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
-    singles = {label: single_ms(stack.url + path) for label, path in endpoints.items()}
+    singles = {label: single_ms(stack.url + path, client) for label, path in endpoints.items()}
+    meter = CpuMeter()
     runs = {label: wrk(stack.url, path) for label, path in endpoints.items()}
-    bare = runs[next(iter(endpoints))]
+    bare_label = next(iter(endpoints))
+    bare_again = wrk(stack.url, endpoints[bare_label])  # the machine may drift: the bare GET first and last
+    bare = Run(
+        (runs[bare_label].rps + bare_again.rps) / 2,
+        (runs[bare_label].p50_ms + bare_again.p50_ms) / 2,
+        (runs[bare_label].p99_ms + bare_again.p99_ms) / 2,
+        0,
+        0,
+    )
     print(
-        "| endpoint | req/s | ÷ bare | p50 ms | p99 ms | one request alone, median of "
-        f"{SINGLE_REQUESTS} ms | errors |\n|---|---|---|---|---|---|---|"
+        f"| endpoint | req/s | ÷ bare | p50 ms | p99 ms | alone: median of {SINGLE_REQUESTS} ms "
+        f"| alone: the {SINGLE_REQUESTS} longest Redis commands, median / max ms | errors |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     for label in endpoints:
-        print(row(label, runs[label], bare, singles[label]))
-    print(flush=True)
+        print(row(label, runs[label], bare, *singles[label]))
+    print(
+        f"\nThe bare GET gave {runs[bare_label].rps:.0f} req/s first and {bare_again.rps:.0f} last; ratios are to "
+        f"their mean. Other processes on the machine used {meter.others()} during these wrk runs.\n",
+        flush=True,
+    )
 
+    meter = CpuMeter()
+    worker = psutil.Process(stack.worker.pid)
+    worker_cpu_s, bulk_began = tree_cpu_s(worker), time.monotonic()
     bulk = bulk_retry(stack, client, sandbox_url)
-    ops_idle = singles["`GET /ops` (overview)"]
+    others = meter.others()
+    worker_cpu = (tree_cpu_s(worker) - worker_cpu_s) / (time.monotonic() - bulk_began)
+    ops_idle = singles["`GET /ops` (overview)"][0]
     print(f"Bulk retry of the {BULK} dead letters at {BULK_DOMAIN} (one in every {BULK_EVERY}):\n")
     print("| measure | value |\n|---|---|")
     print(
@@ -526,7 +601,7 @@ def report(stack: Stack, client: redis.Redis, sandbox_url: str) -> None:
     print(f"| bulk job's last step | {bulk.final_step} |")
     print(f"| failed jobs left / dead letters left | {bulk.failed_left} / {bulk.dead_letters_left} |")
     for label, values in (
-        ("`GET /ops` alone, before (median of 20)", ops_idle),
+        ("`GET /ops` alone, before (the 20 requests above)", ops_idle),
         ("`GET /ops` while the bulk job runs", bulk.ops_during_bulk),
         ("`GET /ops` after it, while the worker runs the requeued jobs", bulk.ops_after_bulk),
     ):
@@ -535,7 +610,9 @@ def report(stack: Stack, client: redis.Redis, sandbox_url: str) -> None:
                 f"| {label}: p50 / p99 / max ms (n={len(values)}) | {statistics.median(values):.1f} / "
                 f"{percentile(values, 99):.1f} / {max(values):.1f} |"
             )
-    print(f"| the sandbox has one of them | {bulk.sandbox_checked} |")
+    print(f"| the sandbox provider | {bulk.sandbox_checked} |")
+    print(f"| the worker (one process) meanwhile | {worker_cpu:.2f} CPUs |")
+    print(f"| other processes on the machine meanwhile | {others} |")
     print("\nProgress seen by polling `GET /jobs/{id}` (HX-Request) every 50 ms:\n")
     print("| s after confirm | state | progress | step |\n|---|---|---|---|")
     for at, state, value, step in bulk.progress:

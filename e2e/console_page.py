@@ -62,7 +62,7 @@ def jobs_list(page: Page) -> Locator:
 
 
 def page_info(page: Page) -> Locator:
-    """"Jobs 1–50 of 73, newest first.", with the total in `data-total`."""
+    """ "Jobs 1–50 of 73, newest first.", with the total in `data-total`."""
     return jobs_list(page).locator("[data-total]")
 
 

@@ -24,9 +24,9 @@ from e2e.console_page import (
     filter_button,
     filter_checkbox,
     filter_text,
+    filters,
     job_panel,
     job_row,
-    jobs_list,
     live_overview,
     page_info,
     refresh_meta,
@@ -64,9 +64,10 @@ class FailedJob:
         return self.id[:8]
 
 
-def a_failed_subscription(web_url: str, sandbox_provider: SandboxProvider, *, retry_takes_s: float = 2.0) -> FailedJob:
+def a_failed_subscription(web_url: str, sandbox_provider: SandboxProvider, *, retry_takes_s: float = 0.8) -> FailedJob:
     """A subscription the provider refused for good, through the real stack; the provider accepts the next call
-    for the address (an operator's retry) after `retry_takes_s`, so the retried job is seen unfinished first."""
+    for the address (an operator's retry) after `retry_takes_s`, so the retried job is seen unfinished first (under
+    the worker's 1 s read timeout in tests, or the call would time out and be retried)."""
     email = unique_email()
     sandbox_provider.script(email, {"status": 400, "detail": REFUSAL}, {"status": 200, "delay_s": retry_takes_s})
     client = HandoffClient(web_url)
@@ -200,7 +201,9 @@ def test_a_stranger_who_signs_in_gets_the_not_an_operator_page_and_can_sign_out(
     # Then the console answers 403 with a page that says who they are signed in as, and why they can't go on
     assert answer.value.status == 403
     expect(page.get_by_role("heading", name="Not an operator")).to_be_visible()
-    expect(page.get_by_text(f"You are signed in as {stranger}, and this address is not on the operators list.")).to_be_visible()
+    expect(
+        page.get_by_text(f"You are signed in as {stranger}, and this address is not on the operators list.")
+    ).to_be_visible()
     expect(console(page)).to_have_count(0)
     screenshots.take(page, "ops-not-an-operator")
 
@@ -234,7 +237,7 @@ def test_the_overview_refreshes_without_taking_the_keyboard_focus_away(
 
     # Then the count changed under the user's focus, which stayed on the same link
     expect(failed_link).to_be_focused()
-    expect(failed_link).to_have_accessible_name(f"{int(failed_before) + 1} failed")
+    expect(failed_link).not_to_have_accessible_name(f"{failed_before} failed")
     screenshots.take(page, "ops-overview-focus-kept")
 
     # And the live overview is no ARIA live region, nor inside one: only the page's status region is
@@ -243,9 +246,10 @@ def test_the_overview_refreshes_without_taking_the_keyboard_focus_away(
     implicit_live_roles = "@role='status' or @role='log' or @role='alert' or @role='timer' or @role='marquee'"
     expect(live.locator(f"xpath=ancestor-or-self::*[{implicit_live_roles}]")).to_have_count(0)
     expect(live.locator("[aria-live]")).to_have_count(0)
-    expect(page.locator("[aria-live]")).to_have_count(1)
-    expect(page.get_by_role("status")).to_have_attribute("aria-live", "polite")
-    expect(page.get_by_role("status")).to_have_id("ops-status")
+    page_status = page.locator("[aria-live]")
+    expect(page_status).to_have_count(1)
+    expect(page_status).to_have_id("ops-status")
+    expect(page_status).to_have_attribute("role", "status")
 
 
 def test_without_javascript_the_overview_renders_the_counts_and_refreshes_itself(
@@ -286,7 +290,7 @@ def test_without_javascript_the_filter_form_keeps_its_filters_in_the_address(
     expect(filter_text(page)).to_have_value(failed.id)
     expect(rows(page)).to_have_count(1)
     expect(job_row(page, failed.id)).to_have_attribute("data-state", "failed")
-    expect(page_info(page)).to_contain_text("1 match for")
+    expect(page_info(page)).to_contain_text(f"1 job on this page matches “{failed.id}”")
     screenshots.take(page, "no-js-ops-jobs-filtered")
 
     # And a reload of that address shows the same list
@@ -295,8 +299,7 @@ def test_without_javascript_the_filter_form_keeps_its_filters_in_the_address(
     expect(filter_text(page)).to_have_value(failed.id)
 
     # And Clear empties the filters
-    filters_clear = page.get_by_role("link", name="Clear")
-    filters_clear.click()
+    filters(page).get_by_role("link", name="Clear").click()
     assert query_of(page) == {}
     expect(filter_checkbox(page, "failed")).not_to_be_checked()
 
@@ -394,12 +397,13 @@ def test_without_javascript_delete_drops_a_dead_letter_for_good(
     expect(page.get_by_role("button", name="Delete dead letter")).to_have_count(0)
     screenshots.take(page, "no-js-ops-job-deleted")
 
-    # And in the list its row says so, with nothing left to select or retry
+    # And it has left the list of failed jobs, while its owner's page still says why it failed
     page.goto(f"/ops/jobs?state=failed&q={failed.id}")
-    row = job_row(page, failed.id)
-    expect(row).to_contain_text("deleted")
-    expect(select_checkbox(page, failed.id)).to_have_count(0)
-    expect(retry_button(row, failed.id)).to_have_count(0)
+    expect(page_info(page)).to_contain_text("0 jobs on this page match")
+    expect(rows(page)).to_have_count(0)
+    page.goto(f"/jobs/{failed.id}")
+    expect(job(page)).to_have_attribute("data-state", "failed")
+    expect(job(page)).to_contain_text(REFUSAL)
 
 
 def retry_two_selected_and_watch_the_bulk_job(

@@ -38,9 +38,11 @@ def move_to_state(pipe: Any, job_id: str, *, actor: str, created_ms: int, state:
     pipe.zadd(job_index_key(state, actor), {job_id: created_ms})
 
 
-def drop_from_indexes(pipe: Any, job_id: str, *, actor: str) -> None:
-    for state in STATES:
-        pipe.zrem(job_index_key(state, actor), job_id)
+def trim_indexes(pipe: Any, *, older_than_ms: int) -> None:
+    """Queues the removal of every job created before `older_than_ms`: the console lists the jobs of the last
+    JOB_TTL_S, whose hashes are kept that long at least."""
+    for key in index_keys(STATES, sorted(KINDS)):
+        pipe.zremrangebyscore(key, "-inf", f"({older_than_ms}")
 
 
 @dataclass(frozen=True, slots=True)

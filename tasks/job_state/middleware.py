@@ -49,9 +49,9 @@ class JobStateMiddleware(Middleware):
     """Keeps one Redis hash per job, written at each step of Dramatiq's message lifecycle.
 
     `failed` is written only when Dramatiq gives up (retries exhausted, or an error the actor `throws`),
-    so a job that will be retried shows `retrying`, with its attempt and the time of its next try; with it, where
-    its dead letter is, so an operator can send it back. Every attempt's start and end go to its attempt log:
-    when, which worker, and the error in words.
+    so a job that will be retried shows `retrying`, with its attempt and the time of its next try; once the
+    broker has its dead letter, where it is, so an operator can send it back. Every attempt's start and end go to
+    its attempt log: when, which worker, and the error in words.
 
     Parameters:
       store(JobStore): Where states are written; writes never raise.
@@ -158,10 +158,13 @@ class JobStateMiddleware(Middleware):
                 "next_retry_at": "",
                 "step": "Gave up",
                 "failed_at": now_ms(),
-                "dead_letter": dead_letter_of(message),
                 "queue": message.queue_name.removesuffix(".DQ"),
             },
             count=count_field(message.actor_name, "failed"),
             index=index_entry(message),
         )
         self.store.flush()
+
+    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
+        # Only now is the message in the dead-letter queue: from here on an operator may send it back.
+        self.store.update(message.message_id, {"dead_letter": dead_letter_of(message)})

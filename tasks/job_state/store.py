@@ -3,7 +3,8 @@
 `update` queues and returns at once; one thread sends whatever has queued up in a single pipeline, so under load
 many updates share one round trip and recording state costs a job almost nothing. An update can also add one to a
 job outcome counter (handoff/jobs.py), and an update that changes the state moves the job between the console's
-indexes (handoff/job_index.py), in the same round trip. `record_attempt` appends to the job's capped attempt log.
+indexes (handoff/job_index.py), in the same round trip; once a minute the indexes also forget jobs created longer
+than the job TTL ago, as their hashes expire. `record_attempt` appends to the job's capped attempt log.
 `flush` waits until everything queued so far is written: the middleware calls it once a job's outcome is known, so
 its final state is in Redis before Dramatiq acks or nacks the message. A write that fails is retried for a while
 (Redis may be restarting), then logged and dropped: it must never fail the job. The writer thread survives any
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 
 import redis
 
-from handoff.job_index import move_to_state
+from handoff.job_index import move_to_state, trim_indexes
 from handoff.jobs import JobFields, now_ms
 from handoff.keys import JOB_COUNTS_KEY, attempts_key, job_key
 
@@ -37,6 +38,8 @@ RETRY_WRITES_FOR_S = 30.0
 MAX_BATCH = 1000
 #: Attempt records (a start and an end each) kept per job: the newest.
 ATTEMPT_RECORDS_KEPT = 40
+#: How often a worker drops from the console's indexes the jobs created longer than the job TTL ago.
+TRIM_INDEXES_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class RedisJobStore:
         self._numbers = itertools.count(1)
         self._last_queued = 0
         self._last_written = 0
+        self._trim_at = 0.0
 
     def update(self, job_id: str, fields: JobFields, *, count: str = "", index: IndexEntry | None = None) -> None:
         """Queues `fields` for the job's hash and, if `count` names a counter field, one more on that counter. With
@@ -179,6 +183,9 @@ class RedisJobStore:
                     pipe.expire(attempts_key(job_id), self.ttl_s)
                 for field, increment in counts.items():
                     pipe.hincrby(JOB_COUNTS_KEY, field, increment)
+                if time.monotonic() >= self._trim_at:
+                    self._trim_at = time.monotonic() + TRIM_INDEXES_EVERY_S
+                    trim_indexes(pipe, older_than_ms=now_ms() - self.ttl_s * 1000)
                 pipe.execute()
                 return
             except redis.RedisError:

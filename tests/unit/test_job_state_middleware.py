@@ -407,7 +407,10 @@ def test_a_dead_lettered_job_records_when_it_died_and_where_its_dead_letter_is(
     before = int(time.time() * 1000)
     job_id = run_to_the_end(stub_broker, worker, store, subscribe)
 
-    # Then its failed state names its queue, its dead letter and the time it died, so an operator can requeue it
+    # Then its failed state names its queue and the time it died and, once Dramatiq has nacked it, its dead letter,
+    # so an operator can requeue it
+    with store._changed:
+        assert store._changed.wait_for(lambda: "dead_letter" in store.jobs[job_id], 10), store.for_job(job_id)
     failed = store.jobs[job_id]
     assert failed["queue"] == "default"
     assert failed["dead_letter"] == job_id  # the stub broker has no Redis id: the message id stands in
