@@ -426,11 +426,10 @@ class CpuMeter:
     def _ours_s() -> float:
         return tree_cpu_s(psutil.Process())  # with the reaped children's (wrk)
 
-    def others(self) -> str:
-        """The CPU that went elsewhere since this meter began, as "X of N CPUs"."""
+    def others(self) -> float:
+        """CPUs that went elsewhere since this meter began, on average."""
         elapsed = time.monotonic() - self.began
-        others = max(0.0, (self._busy_s() - self.busy) - (self._ours_s() - self.ours)) / elapsed
-        return f"{others:.2f} of {os.cpu_count()} CPUs"
+        return max(0.0, (self._busy_s() - self.busy) - (self._ours_s() - self.ours)) / elapsed
 
 
 # ---------------------------------------------------------------- the stack
@@ -510,11 +509,11 @@ def main() -> None:
             raise
 
 
-def row(label: str, run: Run, bare: Run, single: list[float], longest_redis_ms: list[float]) -> str:
+def row(label: str, run: Run, bare: Run, single: list[float], longest_redis_ms: list[float], others: float) -> str:
     return (
         f"| {label} | {run.rps:.0f} | {run.rps / bare.rps:.3f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | "
         f"{statistics.median(single):.1f} | {statistics.median(longest_redis_ms):.2f} / {max(longest_redis_ms):.2f} | "
-        f"{run.errors + run.non2xx} |"
+        f"{run.errors + run.non2xx} | {others:.2f} |"
     )
 
 
@@ -558,10 +557,17 @@ def report(stack: Stack, client: redis.Redis, sandbox_url: str) -> None:
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
     singles = {label: single_ms(stack.url + path, client) for label, path in endpoints.items()}
-    meter = CpuMeter()
-    runs = {label: wrk(stack.url, path) for label, path in endpoints.items()}
+    whole = CpuMeter()
+    runs: dict[str, Run] = {}
+    busy: dict[str, float] = {}  # other processes' CPUs during each wrk run
+    for label, path in endpoints.items():
+        meter = CpuMeter()
+        runs[label] = wrk(stack.url, path)
+        busy[label] = meter.others()
     bare_label = next(iter(endpoints))
+    meter = CpuMeter()
     bare_again = wrk(stack.url, endpoints[bare_label])  # the machine may drift: the bare GET first and last
+    busy_bare_again = meter.others()
     bare = Run(
         (runs[bare_label].rps + bare_again.rps) / 2,
         (runs[bare_label].p50_ms + bare_again.p50_ms) / 2,
@@ -571,14 +577,15 @@ def report(stack: Stack, client: redis.Redis, sandbox_url: str) -> None:
     )
     print(
         f"| endpoint | req/s | ÷ bare | p50 ms | p99 ms | alone: median of {SINGLE_REQUESTS} ms "
-        f"| alone: the {SINGLE_REQUESTS} longest Redis commands, median / max ms | errors |\n"
-        "|---|---|---|---|---|---|---|---|"
+        f"| alone: the {SINGLE_REQUESTS} longest Redis commands, median / max ms | errors | others' CPUs |\n"
+        "|---|---|---|---|---|---|---|---|---|"
     )
     for label in endpoints:
-        print(row(label, runs[label], bare, *singles[label]))
+        print(row(label, runs[label], bare, *singles[label], busy[label]))
     print(
-        f"\nThe bare GET gave {runs[bare_label].rps:.0f} req/s first and {bare_again.rps:.0f} last; ratios are to "
-        f"their mean. Other processes on the machine used {meter.others()} during these wrk runs.\n",
+        f"\nThe bare GET gave {runs[bare_label].rps:.0f} req/s first and {bare_again.rps:.0f} last (others' CPUs "
+        f"{busy_bare_again:.2f}); ratios are to their mean. Other processes on the machine used "
+        f"{whole.others():.2f} of {os.cpu_count()} CPUs during these wrk runs.\n",
         flush=True,
     )
 
@@ -612,7 +619,7 @@ def report(stack: Stack, client: redis.Redis, sandbox_url: str) -> None:
             )
     print(f"| the sandbox provider | {bulk.sandbox_checked} |")
     print(f"| the worker (one process) meanwhile | {worker_cpu:.2f} CPUs |")
-    print(f"| other processes on the machine meanwhile | {others} |")
+    print(f"| other processes on the machine meanwhile | {others:.2f} of {os.cpu_count()} CPUs |")
     print("\nProgress seen by polling `GET /jobs/{id}` (HX-Request) every 50 ms:\n")
     print("| s after confirm | state | progress | step |\n|---|---|---|---|")
     for at, state, value, step in bulk.progress:

@@ -168,3 +168,4 @@ class JobStateMiddleware(Middleware):
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         # Only now is the message in the dead-letter queue: from here on an operator may send it back.
         self.store.update(message.message_id, {"dead_letter": dead_letter_of(message)})
+        self.store.flush()
