@@ -5,9 +5,9 @@ its live progress and the web's latency while it runs. Usage: python -m bench.op
 
 Real dead letters are left by the worker nacking a job whose retries are spent; 100 000 of those would take hours,
 so the fill writes what the worker would leave, pipelined: the job's hash (handoff.jobs.new_job_fields, then the
-fields JobStateMiddleware.before_nack writes), its entry in the failed index (handoff.job_index.move_to_state), and
-the dead message in Dramatiq's dead-letter set and hash. Not written: each job's attempt records (the job list and
-the bulk retry never read them)."""
+fields JobStateMiddleware writes as Dramatiq gives up, and `dead_letter` after the nack), its entry in the failed
+index (handoff.job_index.move_to_state), and the dead message in Dramatiq's dead-letter set and hash. Not written:
+each job's attempt records (the job list and the bulk retry never read them)."""
 
 from __future__ import annotations
 

@@ -71,6 +71,8 @@ class StepView:
 
 
 def _steps(encoded: str) -> tuple[StepView, ...]:
+    if not encoded:  # most jobs have no named steps: no JSON to parse
+        return ()
     try:
         return tuple(StepView(str(s["name"]), str(s["label"]), str(s["state"])) for s in json.loads(encoded or "[]"))
     except (ValueError, TypeError, KeyError):

@@ -31,16 +31,20 @@ def retry_dead_letters(
         default_max_retries=settings.retry_max_retries,
     )
     detail = "as part of a bulk retry"
+    report_progress(0, "Finding the failed jobs")
+    # Found first, so progress is measured against what there is now, not the count the operator was shown.
+    chosen = job_ids or list(_failed_matching(actors, text))
+    total = len(chosen)
     done = requeued = 0
-    report_progress(0, f"Requeued 0 of {expected}")
-    for batch in _batches(job_ids or _failed_matching(actors, text)):
+    report_progress(0, f"Requeued 0 of {total}")
+    for batch in _batches(chosen):
         tally = requeuer.requeue(batch, by=by, as_of_ms=as_of_ms, detail=detail)
         done += len(batch)
         requeued += tally.requeued
-        report_progress(min(99, round(100 * done / max(expected, 1))), f"Requeued {requeued} of {expected}")
+        report_progress(min(99, round(100 * done / max(total, 1))), f"Requeued {requeued} of {total}")
     left = done - requeued
     skipped = f"; {left} had been retried already or failed again since" if left else ""
-    report_progress(100, f"Requeued {requeued} of {expected}{skipped}")
+    report_progress(100, f"Requeued {requeued} of {total}{skipped}")
 
 
 def _failed_matching(actors: list[str], text: str) -> Iterator[str]:
