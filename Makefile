@@ -57,7 +57,8 @@ test: install chromium lint
 chaos: install
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -m chaos tests/reliability -s -q
 
-# Benchmarks: out of the test run; their README has the commands and the results (under 10 minutes).
+# Benchmarks: out of the test run; their README has the commands and the results (about 10 minutes: bench.run and
+# bench.webhook_ack about 6, bench.ops_console 3 to 5).
 BENCH_INSTALLED := $(VENV)/.installed-bench
 $(BENCH_INSTALLED): $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

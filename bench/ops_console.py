@@ -295,7 +295,8 @@ class BulkRetry:
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 STATE = re.compile(r'data-state="(\w+)"')
 PROGRESS = re.compile(r'<progress max="100" value="(\d+)">')
-STEP = re.compile(r"(Requeued [^<…]*)")
+#: The bulk job's step: "Finding the failed jobs" first, then "Requeued X of <the number it found>".
+STEP = re.compile(r"((?:Finding|Requeued) [^<…]*)")
 
 
 def bulk_retry(stack: Stack, client: redis.Redis, sandbox_url: str) -> BulkRetry:

@@ -20,7 +20,7 @@ from handoff.keys import JOB_KEY_PREFIX, job_index_key
 
 STATES: tuple[str, ...] = tuple(state.value for state in JobState)
 
-#: A text filter looks at no more jobs than this per page (one Lua call: about 10 ms of Redis's time, during which
+#: A text filter looks at no more jobs than this per page (one Lua call: about 20 ms of Redis's time, during which
 #: it serves nobody else); the page then offers to search further.
 SEARCH_BUDGET = 2_000
 
@@ -158,7 +158,7 @@ class JobIndex:
             search_stopped=bool(stopped),
         )
 
-    async def count(self, job_filter: JobFilter, *, at_most_examined: int = 100_000) -> tuple[int, bool]:
+    async def count(self, job_filter: JobFilter, *, at_most_examined: int = 30_000) -> tuple[int, bool]:
         """How many jobs match, and whether that is all of them: without text, the indexes' sizes; with text, the
         matches among at most `at_most_examined` jobs, a search budget per round trip (Redis answers others
         between two)."""
