@@ -1,6 +1,6 @@
 """The audit log: who did what to which job, and when. Written in the same atomic step as the action itself
 (handoff/admit.lua, handoff/delete_dead_letter.lua), so no action goes unrecorded and no record tells of an action
-that did not happen. Kept twice, both capped: on the job (`handoff:job:<id>:audit`) and for the whole deployment
+that did not happen. Kept twice, both capped: on the job (`handoff:job-audit:<id>`) and for the whole deployment
 (`handoff:audit`, the console's overview)."""
 
 from __future__ import annotations

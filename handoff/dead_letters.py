@@ -8,7 +8,6 @@ once however often it is asked for."""
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
@@ -35,12 +34,6 @@ class DeadLetterRefused(Exception):
         self.missing = reason == NO_SUCH_JOB
         self.reason = reason.removeprefix("not failed: ")
         super().__init__(self.reason)
-
-
-@dataclass(frozen=True, slots=True)
-class RequeueTally:
-    requeued: int = 0
-    refused: int = 0
 
 
 def requeue_plan(
@@ -106,7 +99,7 @@ class DeadLetters(abc.ABC):
     """What the console does with dead letters, on whichever broker holds them."""
 
     @abc.abstractmethod
-    async def requeue(self, job_id: str, *, by: str, as_of_ms: int, detail: str = "") -> Job:
+    async def requeue(self, job_id: str, *, by: str, as_of_ms: int, detail: str = "") -> None:
         """Sends a failed job back to its queue: same id, fresh retry budget, `queued`, recorded in the audit log.
         Raises DeadLetterRefused."""
 

@@ -29,7 +29,7 @@ end
 local streams = {}
 for i, key in ipairs(KEYS) do
   local bound = cursor_score ~= "" and tonumber(cursor_score) or nil
-  streams[i] = {key = key, buffer = {}, pos = 1, bound = bound, bound_member = cursor_member, offset = 0, done = false}
+  streams[i] = {key = key, buffer = {}, pos = 1, bound = bound, offset = 0, done = false}
 end
 
 -- Next chunk of a stream, from its bound: items at the bound's own score come first and are counted in offset.

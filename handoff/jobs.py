@@ -74,7 +74,7 @@ def _steps(encoded: str) -> tuple[StepView, ...]:
     if not encoded:  # most jobs have no named steps: no JSON to parse
         return ()
     try:
-        return tuple(StepView(str(s["name"]), str(s["label"]), str(s["state"])) for s in json.loads(encoded or "[]"))
+        return tuple(StepView(str(s["name"]), str(s["label"]), str(s["state"])) for s in json.loads(encoded))
     except (ValueError, TypeError, KeyError):
         return ()
 

@@ -3,8 +3,8 @@ the whole admission is one round trip, atomic, and the message is enqueued exact
 None of the broker's default middleware acts on enqueue, so skipping its hooks changes nothing; the state
 JobStateMiddleware.after_enqueue would write is written here.
 
-The web admits with asyncio (`RedisAdmitter.admit`); the worker's bulk retry sends the very same script and
-arguments from its own threads (`admission_call` + `sync_script`)."""
+The web admits with asyncio (`RedisAdmitter.admit`); the worker's bulk retry sends the very same script
+(`ADMIT_SCRIPT`) with the very same keys and arguments (`AdmissionCall`) from its own threads."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import redis
 import redis.asyncio
-from redis.commands.core import AsyncScript, Script
+from redis.commands.core import AsyncScript
 
 from handoff import dramatiq_internals
 from handoff.admission import Admission, Admitter, EventReplay, NewEvent, Once, PreparedJob, RateLimit, Requeue
@@ -36,11 +35,6 @@ WEB_WORKER_ID = "handoff-web"
 
 def _flat(fields: JobFields) -> str:
     return json.dumps([str(item) for pair in fields.items() for item in pair])
-
-
-def sync_script(client: redis.Redis) -> Script:
-    """The admission script for a synchronous client (the worker's)."""
-    return client.register_script(ADMIT_SCRIPT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from redis.commands.core import AsyncScript, Script
 
 from handoff import dramatiq_internals
 from handoff.audit import AUDIT_LOG_SIZE, JOB_AUDIT_SIZE, AuditEntry
-from handoff.dead_letters import NO_SUCH_JOB, DeadLetterRefused, DeadLetters, RequeueTally, refusal_for, requeue_plan
+from handoff.dead_letters import NO_SUCH_JOB, DeadLetterRefused, DeadLetters, refusal_for, requeue_plan
 from handoff.jobs import Job, JobState, now_ms
 from handoff.keys import AUDIT_KEY, job_audit_key, job_index_key, job_key
 from handoff.redis_admission import ADMIT_SCRIPT, AdmissionCall, RedisAdmitter
@@ -51,7 +51,7 @@ class RedisDeadLetters(DeadLetters):
             raise DeadLetterRefused(refusal or NO_SUCH_JOB)
         return job
 
-    async def requeue(self, job_id: str, *, by: str, as_of_ms: int, detail: str = "") -> Job:
+    async def requeue(self, job_id: str, *, by: str, as_of_ms: int, detail: str = "") -> None:
         job = await self._failed_job(job_id)
         _, messages = dramatiq_internals.dead_letter_keys(self.admitter.namespace, job.queue)
         encoded = await self.client.hget(messages, job.dead_letter)
@@ -69,7 +69,6 @@ class RedisDeadLetters(DeadLetters):
         admission = await self.admitter.admit(prepared, requeue=requeue)
         if admission.outcome != "accepted":
             raise DeadLetterRefused(admission.detail)
-        return Job.from_hash(job.id, {**fields_of(job), **prepared.fields})
 
     async def delete(self, job_id: str, *, by: str) -> None:
         job = await self._failed_job(job_id)
@@ -77,11 +76,6 @@ class RedisDeadLetters(DeadLetters):
         outcome, detail = await self._delete(keys=keys, args=args)
         if outcome != "accepted":
             raise DeadLetterRefused(detail)
-
-
-def fields_of(job: Job) -> dict[str, Any]:
-    """What the page needs of a job that was just requeued, beside its reset state."""
-    return {"summary": job.summary, "created_at": job.created_ms, "queue": job.queue, "request_id": job.request_id}
 
 
 def delete_call(job: Job, *, by: str, namespace: str, job_ttl_s: int) -> tuple[list[str], list[Any]]:
@@ -116,7 +110,8 @@ class BulkRequeuer:
         self.default_max_retries = default_max_retries
         self._script: Script = client.register_script(ADMIT_SCRIPT)
 
-    def requeue(self, job_ids: Sequence[str], *, by: str, as_of_ms: int, detail: str) -> RequeueTally:
+    def requeue(self, job_ids: Sequence[str], *, by: str, as_of_ms: int, detail: str) -> int:
+        """How many of `job_ids` it requeued; the others were not failed (any more), or died again since."""
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(job_key(job_id))
@@ -147,5 +142,4 @@ class BulkRequeuer:
             keys, args = self.call(prepared, requeue=requeue)
             self._script(keys=keys, args=args, client=pipe)
         outcomes = pipe.execute()
-        requeued = sum(1 for outcome, _ in outcomes if outcome == b"accepted")
-        return RequeueTally(requeued=requeued, refused=len(job_ids) - requeued)
+        return sum(1 for outcome, _ in outcomes if outcome == b"accepted")

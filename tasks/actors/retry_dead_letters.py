@@ -38,9 +38,8 @@ def retry_dead_letters(
     done = requeued = 0
     report_progress(0, f"Requeued 0 of {total}")
     for batch in _batches(chosen):
-        tally = requeuer.requeue(batch, by=by, as_of_ms=as_of_ms, detail=detail)
+        requeued += requeuer.requeue(batch, by=by, as_of_ms=as_of_ms, detail=detail)
         done += len(batch)
-        requeued += tally.requeued
         report_progress(min(99, round(100 * done / max(total, 1))), f"Requeued {requeued} of {total}")
     left = done - requeued
     skipped = f"; {left} had been retried already or failed again since" if left else ""

@@ -62,8 +62,8 @@ class JobStateMiddleware(Middleware):
         self.store = store
         # host:pid of the worker process, filled in once it has forked
         self.worker_name = ""
-        #: message id -> (run id, start ms) of the attempt a thread is making
-        self._runs: dict[str, tuple[str, int]] = {}
+        #: message id -> run id of the attempt a thread is making
+        self._runs: dict[str, str] = {}
         self._runs_lock = threading.Lock()
 
     @property
@@ -109,13 +109,13 @@ class JobStateMiddleware(Middleware):
         )
         run = uuid.uuid4().hex[:12]
         with self._runs_lock:
-            self._runs[message.message_id] = (run, started)
+            self._runs[message.message_id] = run
         record = {"run": run, "event": "start", "at": started, "attempt": attempt, "worker": self.worker_name}
         self.store.record_attempt(message.message_id, json.dumps(record))
 
     def _record_end(self, message: MessageProxy, error: str) -> None:
         with self._runs_lock:
-            run, _ = self._runs.pop(message.message_id, ("", 0))
+            run = self._runs.pop(message.message_id, "")
         if run:
             record = {"run": run, "event": "end", "at": now_ms(), "error": error}
             self.store.record_attempt(message.message_id, json.dumps(record))

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -220,7 +221,8 @@ async def retry_jobs(
     if form.get("confirm") != "1":
         return await _confirm_page(request, operator, csrf, job_index, redis_client, job_ids, retry_all, job_filter)
 
-    expected = int(str(form.get("expected") or "0")) if str(form.get("expected") or "").isdigit() else 0
+    shown = str(form.get("expected") or "")
+    expected = int(shown) if shown.isdigit() else 0
     token = str(form.get("once") or "")
     if not re.fullmatch(r"[0-9a-f]{32}", token):
         token = ""  # a confirmation page always sends one; anything else is not ours
@@ -291,14 +293,10 @@ async def retry_job(
     redis_client: RedisDep,
     csrf: CsrfTokenDep,
 ) -> Response:
-    form = await checked_form(request, max_fields=MAX_SELECTED + 20)
-    if not _is_job_id(job_id):
-        raise HTTPException(404, "There is no job with that id.")
-    try:
+    async def requeue(form: FormData) -> None:
         await dead_letters.requeue(job_id, by=operator.label, as_of_ms=_as_of(form))
-    except DeadLetterRefused as exc:
-        return _refused(request, exc)
-    return await _after_action(request, redis_client, operator, csrf, job_id, _view_of(request, form))
+
+    return await _act_on_dead_letter(request, job_id, requeue, operator=operator, redis_client=redis_client, csrf=csrf)
 
 
 @router.post("/{job_id}/delete")
@@ -310,11 +308,28 @@ async def delete_dead_letter(
     redis_client: RedisDep,
     csrf: CsrfTokenDep,
 ) -> Response:
+    async def delete(form: FormData) -> None:
+        await dead_letters.delete(job_id, by=operator.label)
+
+    return await _act_on_dead_letter(request, job_id, delete, operator=operator, redis_client=redis_client, csrf=csrf)
+
+
+async def _act_on_dead_letter(
+    request: Request,
+    job_id: str,
+    act: Callable[[FormData], Awaitable[None]],
+    *,
+    operator: Operator,
+    redis_client: redis.asyncio.Redis,
+    csrf: CsrfToken,
+) -> Response:
+    """One action on one job's dead letter, from its form: refused with a sentence (404, 409), or answered with the
+    job as it is now."""
     form = await checked_form(request, max_fields=MAX_SELECTED + 20)
     if not _is_job_id(job_id):
         raise HTTPException(404, "There is no job with that id.")
     try:
-        await dead_letters.delete(job_id, by=operator.label)
+        await act(form)
     except DeadLetterRefused as exc:
         return _refused(request, exc)
     return await _after_action(request, redis_client, operator, csrf, job_id, _view_of(request, form))
