@@ -260,6 +260,9 @@ def main() -> None:
             "RATE_LIMIT_SUBSCRIBE_PER_MINUTE": "100000000",
             "SANDBOX_DELAY_S": "1",
             "SANDBOX_FAILURE_RATE": "0",
+            # The worker's own concurrency is measured here, not Mailchimp's 10-connection cap: lift both sides of it.
+            "MAILCHIMP_MAX_CONCURRENCY": "100000",
+            "SANDBOX_MAX_CONNECTIONS": "100000",
         }
         sandbox_cmd = [
             str(BIN / "uvicorn"),

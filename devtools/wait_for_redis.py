@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import sys
 import time
+from urllib.parse import urlsplit
 
 import redis
 
 from handoff.settings import settings
 
 
-def main(timeout_s: float = 30.0) -> int:
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1)
+def without_password(url: str) -> str:
+    """The URL as it may be printed: a managed Redis puts its password in REDIS_URL (`redis://:secret@host`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def main(url: str = settings.redis_url, timeout_s: float = 30.0) -> int:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -20,7 +31,7 @@ def main(timeout_s: float = 30.0) -> int:
             return 0
         except redis.RedisError:
             if time.monotonic() > deadline:
-                sys.stderr.write(f"Redis did not answer at {settings.redis_url} within {timeout_s:.0f} s.\n")
+                sys.stderr.write(f"Redis did not answer at {without_password(url)} within {timeout_s:.0f} s.\n")
                 return 1
             time.sleep(0.2)
 

@@ -52,9 +52,9 @@ def test_a_person_subscribes_and_watches_the_job_finish_on_the_same_page(
     expect(status_region(page)).to_contain_text(masked(email))
     expect(status_region(page)).not_to_contain_text(email)
 
-    # And it ends "succeeded" by itself, without leaving the page
+    # And it ends "succeeded" by itself, without leaving the page, asking them to confirm from their inbox
     expect(job(page)).to_have_attribute("data-state", "succeeded", timeout=FINAL_STATE_TIMEOUT_MS)
-    expect(job(page)).to_contain_text("Done")
+    expect(job(page)).to_contain_text("Done. Check your inbox and confirm your subscription with the link we sent you.")
     expect(job(page)).not_to_have_attribute("hx-get", ANY_VALUE)  # a final state stops the polling
     screenshots.take(page, "succeeded")
     expect(page).to_have_url(f"{base_url}/")
@@ -63,10 +63,10 @@ def test_a_person_subscribes_and_watches_the_job_finish_on_the_same_page(
     assert button_disabled_in_flight == [True]
     expect(subscribe_button(page)).to_be_enabled()
 
-    # And the provider was written to exactly once
+    # And the provider was written to exactly once, the address pending its owner's confirmation (double opt-in)
     activity = sandbox_provider.activity(email)
     assert activity["writes"] == 1
-    assert activity["subscribed"] is True
+    assert (activity["subscribed"], activity["status"]) == (True, "pending")
 
 
 def test_a_provider_outage_shows_the_attempt_and_the_next_try_then_succeeds(

@@ -16,6 +16,7 @@ import dramatiq
 from handoff.admission import PreparedJob, Requeue
 from handoff.audit import AuditEntry
 from handoff.job_kinds import KINDS
+from handoff.job_metrics import READY_AT_OPTION
 from handoff.jobs import Job, JobFields, JobState, now_ms
 
 #: Options Dramatiq's Retries middleware and the broker add on the way to the dead letters; a requeued message
@@ -56,7 +57,9 @@ def requeue_plan(
         actor_name=dead_message.actor_name,
         args=dead_message.args,
         kwargs=dead_message.kwargs,
-        options={**kept, **new_options},
+        # Ready from now: the message keeps its old timestamp, which would count its days as a dead letter as
+        # queue wait (handoff/job_metrics.py).
+        options={**kept, **new_options, READY_AT_OPTION: now_ms()},
         message_id=dead_message.message_id,
         message_timestamp=dead_message.message_timestamp,
     )

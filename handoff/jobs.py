@@ -67,7 +67,7 @@ class StepView:
 
     name: str
     label: str
-    state: str  # pending | running | done | failed
+    state: str  # pending | running | waiting (for a busy provider) | done | failed
 
 
 def _steps(encoded: str) -> tuple[StepView, ...]:
@@ -104,6 +104,8 @@ class Job:
     requeues: int = 0
     deleted_by: str = ""
     deleted_at: datetime | None = None
+    #: Set while a `retrying` job waits for a busy provider (nothing failed): what it waits for, in words.
+    waiting_for: str = ""
 
     @classmethod
     def from_hash(cls, job_id: str, fields: Mapping[Any, Any]) -> Job:
@@ -134,6 +136,7 @@ class Job:
             requeues=int(get("requeues") or 0),
             deleted_by=get("deleted_by"),
             deleted_at=_datetime(get("deleted_at")),
+            waiting_for=get("waiting_for"),
         )
 
     @property

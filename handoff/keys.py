@@ -6,6 +6,9 @@ from __future__ import annotations
 JOB_KEY_PREFIX = "handoff:job:"
 #: One hash: field "{actor}|{outcome}", value how often a job of that actor reached that outcome.
 JOB_COUNTS_KEY = "handoff:metrics:jobs"
+#: Hashes: jobs' queue wait and run time histograms, every worker's observations (handoff/job_metrics.py).
+QUEUE_WAIT_KEY = "handoff:metrics:queue_wait"
+RUN_TIME_KEY = "handoff:metrics:run_time"
 #: Sorted set: worker process name -> time of its last beat.
 WORKERS_KEY = "handoff:workers"
 #: Sorted set: "{source}:{event id}" -> time of receipt, the newest webhook events.
@@ -56,3 +59,9 @@ def job_audit_key(job_id: str) -> str:
 def once_key(token: str) -> str:
     """A form's one-time token, spent by the admission it started: a resent form finds it spent."""
     return f"handoff:once:{token}"
+
+
+def provider_slots_key(provider: str) -> str:
+    """String: how many calls to one provider are in flight now, across every worker process (Dramatiq's
+    ConcurrentRateLimiter counter; tasks/provider_slots.py)."""
+    return f"handoff:provider-slots:{provider}"

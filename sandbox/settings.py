@@ -12,6 +12,8 @@ class SandboxSettings(BaseSettings):
     #: How slow and how flaky every sandbox provider is (scripted answers aside).
     sandbox_delay_s: float = Field(default=1.0, ge=0)
     sandbox_failure_rate: float = Field(default=0.3, ge=0, le=1)
+    #: Requests in flight at once per API key before the fake Mailchimp answers 429, as Mailchimp does past 10.
+    sandbox_max_connections: int = Field(default=10, ge=1)
     #: The fake Stripe signs its test events with the app's Stripe secret, as the real Stripe would.
     stripe_webhook_secret: SecretStr | None = None
 

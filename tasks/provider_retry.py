@@ -1,10 +1,13 @@
-"""A provider's TransientError as Dramatiq's Retries middleware sees it."""
+"""A provider's TransientError as Dramatiq's Retries middleware sees it, and a provider too busy to take a call."""
 
 from __future__ import annotations
 
 import dramatiq
 
 from tasks.providers.errors import TransientError
+
+#: Message option: set while a job waits for a busy provider, to the sentence its page shows (see ProviderBusy).
+WAITING_FOR_OPTION = "waiting_for"
 
 
 class ProviderRetry(dramatiq.Retry):
@@ -14,3 +17,14 @@ class ProviderRetry(dramatiq.Retry):
     def __init__(self, error: TransientError) -> None:
         super().__init__(error.reason, delay=error.retry_after_ms)
         self.reason = error.reason
+
+
+class ProviderBusy(dramatiq.Retry):
+    """Every slot of a provider's concurrency cap stayed taken (tasks/provider_slots.py). Nothing failed: the job
+    goes back to the queue for `delay` ms without spending its retry budget (tasks/middleware/patient_retries.py),
+    and its page says `waiting`, a sentence a person understands."""
+
+    def __init__(self, reason: str, *, waiting: str, delay: int) -> None:
+        super().__init__(reason, delay=delay)
+        self.reason = reason
+        self.waiting = waiting

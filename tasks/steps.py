@@ -11,6 +11,7 @@ import redis
 
 from handoff.keys import steps_key
 from tasks.job_state.progress import report_progress
+from tasks.provider_retry import ProviderBusy
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,10 @@ def run_steps(run_id: str, steps: Sequence[Step], log: StepLog) -> None:
         _report(steps, finished, current=step, state="running")
         try:
             step.run()
+        except ProviderBusy:
+            # Nothing failed: the step waits its turn at a busy provider (tasks/provider_slots.py).
+            _report(steps, finished, current=step, state="waiting")
+            raise
         except BaseException:
             _report(steps, finished, current=step, state="failed")
             raise

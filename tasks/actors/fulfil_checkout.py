@@ -10,6 +10,7 @@ from handoff.settings import settings
 from tasks.actors.job_actor import job_actor
 from tasks.broker import redis_client
 from tasks.orders import CheckoutOrder, OrderBook
+from tasks.provider_slots import fulfilment_slots, mailchimp_slots
 from tasks.providers.connections import fulfilment_client, mailchimp_client
 from tasks.steps import Step, StepLog, run_steps
 
@@ -23,11 +24,14 @@ def fulfil_checkout(event_id: str, session: dict[str, Any]) -> None:
 
     def subscribe_customer() -> None:
         if order.email:
-            mailchimp_client().subscribe(order.email)
+            email = order.email
+            mailchimp_slots.call(lambda: mailchimp_client().subscribe(email))
 
     def create_shipment() -> None:
-        shipment_id = fulfilment_client().create_shipment(
-            order_id=order.id, email=order.email, idempotency_key=f"{event_id}:create_shipment"
+        shipment_id = fulfilment_slots.call(
+            lambda: fulfilment_client().create_shipment(
+                order_id=order.id, email=order.email, idempotency_key=f"{event_id}:create_shipment"
+            )
         )
         orders.set_shipment(order.id, shipment_id)
 

@@ -10,7 +10,3 @@ from handoff.dramatiq_internals import REDIS_MESSAGE_ID
 def dead_letter_of(message: Message[Any] | MessageProxy) -> str:
     """The broker's name for the dead letter a message becomes when it is nacked: on Redis, its id in the queue."""
     return str(message.options.get(REDIS_MESSAGE_ID, message.message_id))
-
-
-class EnqueueNotDone(Exception):
-    """The broker stayed unreachable for the whole of an enqueue's patience."""

@@ -13,8 +13,12 @@ connection error (Dramatiq issue #527). So each consumer tracks the messages its
 ack, nack or requeue, and every few seconds, with nothing fetched and not yet handed out, requeues the ids in its
 worker's set that nobody holds.
 
-**Patient enqueue.** An enqueue from the worker (a retry, a delayed message coming due) waits out a short Redis
-outage instead of failing at once: see tasks/middleware/durable_retries.py for what happens when it still fails.
+**Patient.** An enqueue from the worker (a retry, a delayed message coming due) waits as long as Redis is
+unreachable or refusing writes (tasks/brokers/redis_errors.py: OOM, READONLY, LOADING), as Dramatiq waits to ack
+the message it follows: a job is never failed, nor its retry dropped, because Redis was away. Every consumer
+operation (fetch, ack, nack, requeue, reclaim) turns those same errors into ConnectionClosed, which Dramatiq
+retries (an ack or nack, every 5 s until it goes through) or survives (a fetch: it rebuilds the consumer). Any
+other error raises as it is: see tasks/middleware/durable_retries.py for a retry that could not be enqueued.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ import redis
 from dramatiq import Message, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
-from dramatiq.errors import BrokerConnectionError, ConnectionClosed
+from dramatiq.errors import ConnectionClosed
 from dramatiq.logging import get_logger
 
 from handoff import dramatiq_internals
 from handoff.dramatiq_internals import REDIS_MESSAGE_ID, RedisConsumer
-from tasks.brokers import EnqueueNotDone
+from tasks.brokers.redis_errors import is_transient, transient_reason
 
 
 class HeldMessages:
@@ -64,17 +68,21 @@ class HeldMessages:
 #: How often a consumer looks for stranded messages: one SMEMBERS per queue and worker.
 RECLAIM_EVERY_S = 5.0
 
-#: What a Redis outage looks like to an enqueue.
-UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, BrokerConnectionError)
+#: How often a patient enqueue tries again.
+ENQUEUE_RETRY_EVERY_S = 0.5
 
 
 @contextmanager
 def connection_errors_as_closed() -> Iterator[None]:
-    """Dramatiq retries on ConnectionClosed; a socket timeout is as much a lost connection (Dramatiq issue #894)."""
+    """Dramatiq retries on ConnectionClosed, which its Redis consumer raises for a redis.ConnectionError only. A
+    socket timeout is as much a lost connection (Dramatiq issue #894), and a Redis refusing writes (OOM, READONLY)
+    will take them again: otherwise Dramatiq gives up on the ack, and the message stays held until a restart."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise ConnectionClosed(error) from None
+    except redis.RedisError as error:
+        if is_transient(error):
+            raise ConnectionClosed(error) from None
+        raise
 
 
 class ReclaimingConsumer(RedisConsumer):
@@ -134,27 +142,35 @@ class ReclaimingConsumer(RedisConsumer):
 
 
 class ReclaimingRedisBroker(RedisBroker):
-    """Parameters: as RedisBroker, plus
-    enqueue_patience_s(float): How long an enqueue keeps trying while Redis is unreachable. Defaults to 30.
-    """
+    """Parameters: as RedisBroker."""
 
-    def __init__(self, *, enqueue_patience_s: float = 30.0, **options: Any) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.held = HeldMessages()
-        self.enqueue_patience_s = enqueue_patience_s
 
     @property
     def consumer_class(self) -> type[ReclaimingConsumer]:
         return ReclaimingConsumer
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
-        """Raises EnqueueNotDone once Redis has been unreachable for `enqueue_patience_s`."""
-        deadline = time.monotonic() + self.enqueue_patience_s
+        """Waits while Redis is unreachable or refusing writes, however long; raises any other error."""
+        waiting_since = 0.0
         while True:
             try:
                 enqueued: Message[Any] = super().enqueue(message, delay=delay)
-                return enqueued
-            except UNREACHABLE as exc:
-                if time.monotonic() > deadline:
-                    raise EnqueueNotDone(str(exc)) from exc
-                time.sleep(0.5)
+            except redis.RedisError as error:
+                reason = transient_reason(error)
+                if reason is None:
+                    raise
+                if not waiting_since:
+                    waiting_since = time.monotonic()
+                    self.logger.warning("Enqueueing message %r waits: %s.", message.message_id, reason)
+                time.sleep(ENQUEUE_RETRY_EVERY_S)
+                continue
+            if waiting_since:
+                self.logger.info(
+                    "Enqueued message %r after waiting %.1f s for Redis.",
+                    message.message_id,
+                    time.monotonic() - waiting_since,
+                )
+            return enqueued

@@ -20,6 +20,7 @@ from handoff.jobs import JobFields, JobState, count_field, new_job_fields, now_m
 from tasks.brokers import dead_letter_of
 from tasks.job_state.describe import describe_error
 from tasks.job_state.store import IndexEntry, JobStore
+from tasks.provider_retry import WAITING_FOR_OPTION
 
 #: Actor option: a callable taking the actor's arguments and returning a masked, human summary of them
 #: (set from the job's kind by tasks/actors/job_actor.py).
@@ -74,6 +75,10 @@ class JobStateMiddleware(Middleware):
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
     def after_enqueue(self, broker: Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        waiting_for = message.options.get(WAITING_FOR_OPTION)
+        if waiting_for:
+            self._record_wait(message, str(waiting_for), delay)
+            return
         if message.options.get("retries", 0) == 0:
             actor = broker.get_actor(message.actor_name)
             self.store.update(message.message_id, first_state_of(actor, message), index=index_entry(message))
@@ -92,6 +97,20 @@ class JobStateMiddleware(Middleware):
             self.store.flush()  # before the original message is acked (see after_process_message)
         # else: a retry leaving the delay queue for its ready queue; still `retrying` until a worker runs it.
 
+    def _record_wait(self, message: dramatiq.Message[Any], waiting_for: str, delay: int | None) -> None:
+        """A busy provider (tasks/middleware/patient_retries.py): nothing failed and no retry is spent, so no new
+        attempt and no "retried" count; the page says what the job waits for and when it tries again."""
+        if delay is None:
+            return  # leaving the delay queue for the ready queue: still waiting until a worker runs it
+        fields: JobFields = {
+            "state": JobState.RETRYING,
+            "next_retry_at": message.options["eta"],
+            "step": waiting_for,
+            "waiting_for": waiting_for,
+        }
+        self.store.update(message.message_id, fields, index=index_entry(message))
+        self.store.flush()  # before the original message is acked
+
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         started = now_ms()
         attempt = message.options.get("retries", 0) + 1
@@ -103,6 +122,7 @@ class JobStateMiddleware(Middleware):
                 "attempt": attempt,
                 "next_retry_at": "",
                 "error": "",
+                "waiting_for": "",
                 "step": "Starting",
             },
             index=index_entry(message),

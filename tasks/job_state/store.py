@@ -4,12 +4,16 @@
 many updates share one round trip and recording state costs a job almost nothing. An update can also add one to a
 job outcome counter (handoff/jobs.py), and an update that changes the state moves the job between the console's
 indexes (handoff/job_index.py), in the same round trip; once a minute the indexes also forget jobs created longer
-than the job TTL ago, as their hashes expire. `record_attempt` appends to the job's capped attempt log.
+than the job TTL ago, as their hashes expire. `record_attempt` appends to the job's capped attempt log; `add`
+adds to the deployment's job timing histograms (handoff/job_metrics.py), in the same round trips.
 `flush` waits until everything queued so far is written: the middleware calls it once a job's outcome is known, so
-its final state is in Redis before Dramatiq acks or nacks the message. A write that fails is retried for a while
-(Redis may be restarting), then logged and dropped: it must never fail the job. The writer thread survives any
-error (and says so in the log): without it every flush would wait out its timeout and the worker would carry on
-half-blind.
+its final state is in Redis before Dramatiq acks or nacks the message.
+
+A batch is written in one MULTI/EXEC, all or nothing, and retried for as long as Redis is unreachable or refusing
+writes (tasks/brokers/redis_errors.py): a flush then waits as long as the ack it comes before would have to, so a
+job whose message is acked always has its final state, however long the outage. Any other error will not pass by
+waiting: that batch is logged and dropped, since a state write must never fail the job. The writer thread survives
+any error (and says so in the log), and a flush that finds it gone starts another, so no flush waits on a dead one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,11 +34,14 @@ import redis
 from handoff.job_index import move_to_state, trim_indexes
 from handoff.jobs import JobFields, now_ms
 from handoff.keys import JOB_COUNTS_KEY, attempts_key, job_key
+from tasks.brokers.redis_errors import transient_reason
 
 logger = logging.getLogger(__name__)
 
-#: How long a batch is retried while Redis is unreachable before it is dropped.
-RETRY_WRITES_FOR_S = 30.0
+#: How often a batch is tried again while Redis is unreachable or refusing writes.
+RETRY_WRITES_EVERY_S = 0.5
+#: How often a waiting flush makes sure the writer thread is still there.
+CHECK_WRITER_EVERY_S = 5.0
 #: Most updates sent in one pipeline.
 MAX_BATCH = 1000
 #: Attempt records (a start and an end each) kept per job: the newest.
@@ -55,6 +63,8 @@ class JobStore(Protocol):
 
     def record_attempt(self, job_id: str, record: str) -> None: ...
 
+    def add(self, job_id: str, increments: Sequence[tuple[str, str, int]]) -> None: ...
+
     def flush(self) -> None: ...
 
 
@@ -66,6 +76,8 @@ class _Update:
     count: str = ""
     index: IndexEntry | None = None
     attempt: str = ""
+    #: (key, field, amount): HINCRBYs, such as a job's timings in the deployment's histograms
+    increments: Sequence[tuple[str, str, int]] = ()
 
 
 class RedisJobStore:
@@ -74,6 +86,7 @@ class RedisJobStore:
         self.ttl_s = ttl_s
         self._pending: queue.SimpleQueue[_Update | threading.Event] = queue.SimpleQueue()
         self._writer_pid = 0
+        self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
         # Updates are numbered; the writer notes the last number it wrote, so a flush with nothing left to write
         # returns at once instead of waiting on the writer thread.
@@ -91,6 +104,10 @@ class RedisJobStore:
         """Appends a JSON record (an attempt's start or end) to the job's attempt log."""
         self._put(job_id, {}, attempt=record)
 
+    def add(self, job_id: str, increments: Sequence[tuple[str, str, int]]) -> None:
+        """Queues `increments`, (key, field, amount) of hashes, about a job: its timings (handoff/job_metrics.py)."""
+        self._put(job_id, {}, increments=increments)
+
     def _put(self, job_id: str, fields: JobFields, **extra: Any) -> None:
         self._ensure_writer()
         with self._lock:  # numbers enter the queue in order, and _last_queued never goes back
@@ -98,23 +115,41 @@ class RedisJobStore:
             self._last_queued = number
             self._pending.put(_Update(number, job_id, fields, **extra))
 
-    def flush(self, timeout_s: float = RETRY_WRITES_FOR_S + 5) -> None:
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Waits until everything queued so far is written, or dropped on an error that waiting will not mend: as
+        long as Redis is unreachable or refusing writes, unless `timeout_s` says otherwise."""
         self._ensure_writer()
         if self._last_written >= self._last_queued:
             return
-        written = threading.Event()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        writer, written = self._writer, threading.Event()
         self._pending.put(written)
-        if not written.wait(timeout_s):
-            logger.warning("Job state writes are late; going on without them.")
+        while not written.wait(CHECK_WRITER_EVERY_S if deadline is None else max(0.0, deadline - time.monotonic())):
+            if deadline is not None and time.monotonic() >= deadline:
+                logger.warning("Job state writes are late; going on without them.")
+                return
+            self._ensure_writer()
+            if self._writer is not writer:
+                # This flush's mark may have gone with the writer that died holding it: mark again for the new one.
+                writer, written = self._writer, threading.Event()
+                self._pending.put(written)
 
     def _ensure_writer(self) -> None:
-        # One writer per process, started lazily: Dramatiq forks worker processes after import.
-        if self._writer_pid != os.getpid():
-            with self._lock:
-                if self._writer_pid != os.getpid():
-                    self._pending = queue.SimpleQueue()
-                    threading.Thread(target=self._write_forever, name="handoff-job-state", daemon=True).start()
-                    self._writer_pid = os.getpid()
+        """Starts a writer if this process has none alive."""
+        if self._writer_pid == os.getpid() and self._writer is not None and self._writer.is_alive():
+            return
+        with self._lock:
+            if self._writer_pid == os.getpid() and self._writer is not None and self._writer.is_alive():
+                return
+            if self._writer_pid != os.getpid():
+                # One writer per process, started lazily: Dramatiq forks worker processes after import, and the
+                # parent's queue and writer stay behind.
+                self._pending = queue.SimpleQueue()
+            else:
+                logger.error("The job state writer thread was gone; started another.")
+            self._writer = threading.Thread(target=self._write_forever, name="handoff-job-state", daemon=True)
+            self._writer.start()
+            self._writer_pid = os.getpid()
 
     def _write_forever(self) -> None:
         pending = self._pending
@@ -139,6 +174,7 @@ class RedisJobStore:
         indexes: dict[str, IndexEntry] = {}
         attempts: dict[str, list[str]] = {}
         counts: collections.Counter[str] = collections.Counter()
+        increments: collections.Counter[tuple[str, str]] = collections.Counter()
         last_number = self._last_written
         for item in batch:
             if isinstance(item, _Update):
@@ -150,8 +186,10 @@ class RedisJobStore:
                     attempts.setdefault(item.job_id, []).append(item.attempt)
                 if item.count:
                     counts[item.count] += 1
+                for key, field, amount in item.increments:
+                    increments[key, field] += amount
         try:
-            self._write(merged, indexes, attempts, counts)
+            self._write(merged, indexes, attempts, counts, increments)
         finally:
             self._last_written = last_number
 
@@ -161,13 +199,16 @@ class RedisJobStore:
         indexes: dict[str, IndexEntry],
         attempts: dict[str, list[str]],
         counts: collections.Counter[str],
+        increments: collections.Counter[tuple[str, str]],
     ) -> None:
         if not jobs:
             return
-        deadline = time.monotonic() + RETRY_WRITES_FOR_S
+        waiting_since = 0.0
         while True:
             try:
-                pipe = self.client.pipeline(transaction=False)
+                # MULTI/EXEC: a Redis refusing writes refuses the whole batch, so trying it again never counts an
+                # outcome or records an attempt twice.
+                pipe = self.client.pipeline(transaction=True)
                 for job_id, fields in jobs.items():
                     if fields:
                         pipe.hset(job_key(job_id), mapping=fields)
@@ -183,13 +224,22 @@ class RedisJobStore:
                     pipe.expire(attempts_key(job_id), self.ttl_s)
                 for field, increment in counts.items():
                     pipe.hincrby(JOB_COUNTS_KEY, field, increment)
+                for (key, field), amount in increments.items():
+                    pipe.hincrby(key, field, amount)
                 if time.monotonic() >= self._trim_at:
                     self._trim_at = time.monotonic() + TRIM_INDEXES_EVERY_S
                     trim_indexes(pipe, older_than_ms=now_ms() - self.ttl_s * 1000)
                 pipe.execute()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    logger.warning("Dropped the state of %d job(s): Redis is unreachable.", len(jobs), exc_info=True)
+            except redis.RedisError as error:
+                reason = transient_reason(error)
+                if reason is None:
+                    logger.error("Dropped the state of %d job(s) on a Redis error.", len(jobs), exc_info=True)
                     return
-                time.sleep(0.5)
+                if not waiting_since:
+                    waiting_since = time.monotonic()
+                    logger.warning("Job state writes wait, and acks with them: %s.", reason)
+                time.sleep(RETRY_WRITES_EVERY_S)
+                continue
+            if waiting_since:
+                logger.info("Job state writes went through after %.1f s.", time.monotonic() - waiting_since)
+            return

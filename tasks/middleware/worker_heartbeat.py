@@ -10,7 +10,9 @@ Every `interval_s` (handoff/liveness.py) it writes three things:
 - `heartbeat_at` of every job it is running, so the job page can tell a job whose worker vanished.
 
 The beating thread survives any error, saying so in the log: a silent heartbeat would get a busy worker's
-messages redelivered to others while it is still running them.
+messages redelivered to others while it is still running them. For the same reason, after a beat Redis did not
+take (unreachable, or refusing writes: OOM, READONLY) it tries again every second rather than every interval, so
+the first beat once Redis is back lands before another worker's queue maintenance can take this one for dead.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from dramatiq.worker import Worker
 from handoff.dramatiq_internals import broker_heartbeats_key
 from handoff.keys import WORKERS_IN_FLIGHT_KEY, WORKERS_KEY, job_key
 from handoff.liveness import HEARTBEAT_INTERVAL_S
+from tasks.brokers.redis_errors import transient_reason
 
 #: Beats of workers gone this long are dropped, so the set does not grow with every restart.
 FORGET_AFTER_S = 24 * 3600.0
+#: How soon a beat Redis did not take is tried again.
+RETRY_BEAT_AFTER_S = 1.0
 
 
 class WorkerHeartbeat(Middleware):
@@ -95,11 +100,20 @@ class WorkerHeartbeat(Middleware):
         pipe.execute()
 
     def _beat_until_stopped(self, broker: Broker) -> None:
+        missed = 0
         while not self._stopped.is_set():
             try:
                 self.beat(broker)
-            except redis.RedisError:
-                self.logger.warning("Could not write this worker's heartbeat; will try again.")
+                if missed:
+                    self.logger.info("This worker's heartbeat is written again, after %d missed beat(s).", missed)
+                missed = 0
+            except redis.RedisError as error:
+                if not missed:
+                    self.logger.warning(
+                        "Could not write this worker's heartbeat: %s; will try again.",
+                        transient_reason(error) or type(error).__name__,
+                    )
+                missed += 1
             except Exception:  # anything at all: this thread must outlive it
                 self.logger.exception("The heartbeat failed unexpectedly; it goes on beating.")
-            self._stopped.wait(self.interval_s)
+            self._stopped.wait(min(RETRY_BEAT_AFTER_S, self.interval_s) if missed else self.interval_s)

@@ -51,6 +51,7 @@ def mailchimp_client() -> MailchimpClient:
             api_key=_api_key(settings.mailchimp_api_key),
             list_id=settings.mailchimp_list_id,
             provider=provider_for("The email provider"),
+            double_opt_in=settings.mailchimp_double_opt_in,
         ),
     )
 

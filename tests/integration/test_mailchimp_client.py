@@ -3,6 +3,8 @@ becomes. No Redis, no worker."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tasks.providers.errors import PermanentError, TransientError
@@ -32,6 +34,43 @@ def test_subscribing_twice_writes_the_same_member(
     activity = sandbox_provider.activity(email)
     assert activity["subscribed"] is True
     assert activity["calls"] == 2
+
+
+def test_with_double_opt_in_a_new_member_is_pending_until_its_owner_confirms(
+    mailchimp: MailchimpClient, sandbox_provider: SandboxProvider
+) -> None:
+    email = unique_email()
+
+    status = mailchimp.subscribe(email)
+
+    assert status == "pending"
+    assert sandbox_provider.activity(email)["status"] == "pending"
+
+
+def test_without_double_opt_in_a_new_member_is_subscribed_at_once(
+    mailchimp: MailchimpClient, sandbox_provider: SandboxProvider
+) -> None:
+    email = unique_email()
+
+    status = dataclasses.replace(mailchimp, double_opt_in=False).subscribe(email)
+
+    assert status == "subscribed"
+    assert sandbox_provider.activity(email)["status"] == "subscribed"
+
+
+def test_a_member_already_on_the_list_keeps_its_status_and_says_so(
+    mailchimp: MailchimpClient, sandbox_provider: SandboxProvider
+) -> None:
+    # Given an address that is already a confirmed member
+    email = unique_email()
+    dataclasses.replace(mailchimp, double_opt_in=False).subscribe(email)
+
+    # When it subscribes again, with double opt-in
+    status = mailchimp.subscribe(email)
+
+    # Then it is not asked to confirm again: Mailchimp's answer says it is subscribed
+    assert status == "subscribed"
+    assert sandbox_provider.activity(email)["status"] == "subscribed"
 
 
 def test_the_member_is_addressed_by_the_md5_of_the_lowercased_email() -> None:

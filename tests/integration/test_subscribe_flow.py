@@ -183,7 +183,13 @@ def test_health_reports_redis_and_a_live_worker(client: HandoffClient) -> None:
     response = client.session.get(f"{client.base_url}/healthz", timeout=10)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "redis": "ok", "workers": 1}
+    assert response.json() == {
+        "status": "ok",
+        "redis": "ok",
+        "workers": 1,
+        "maxmemory_policy": "noeviction",
+        "warnings": [],
+    }
 
 
 def _job_count(redis_server: RedisServer) -> int:

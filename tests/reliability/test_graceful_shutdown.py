@@ -163,7 +163,8 @@ def test_the_procfile_bounds_the_web_apps_graceful_shutdown_below_herokus_grace_
     bound = float(arguments[arguments.index("--timeout-graceful-shutdown") + 1])
     assert bound < HEROKU_GRACE_S - 2, web
     worker = re.search(
-        r"dramatiq(?:-gevent)? .*--worker-shutdown-timeout (\d+)", (PROJECT_ROOT / "Procfile").read_text()
+        r"(?:dramatiq(?:-gevent)?|tasks\.worker) .*--worker-shutdown-timeout (\d+)",
+        (PROJECT_ROOT / "Procfile").read_text(),
     )
     assert worker, "the worker's shutdown must be bounded too"
     assert int(worker.group(1)) / 1000 < HEROKU_GRACE_S - 2

@@ -107,7 +107,7 @@ def test_the_web_app_and_a_running_worker_reconnect_by_themselves_after_a_redis_
         assert states[-1] == "succeeded", (job_id, states, stack.job(job_id))
     assert worker.process.poll() is None, "the worker survived the restart"
     health = client.session.get(f"{stack.web_url}/healthz", timeout=10).json()
-    assert health == {"status": "ok", "redis": "ok", "workers": 1}
+    assert health == {"status": "ok", "redis": "ok", "workers": 1, "maxmemory_policy": "noeviction", "warnings": []}
     for email in emails:
         assert stack.sandbox.activity(email)["subscribed"] is True
     print(f"\nREDIS RESTART under a worker: down {downtime:.1f} s, every job succeeded", flush=True)  # noqa: T201

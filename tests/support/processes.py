@@ -18,17 +18,22 @@ T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def procfile_command(process_type: str) -> list[str]:
-    """The Procfile's command for a process type, with the program taken from this virtualenv: the tests run
-    exactly what is deployed."""
+def procfile_line(process_type: str) -> str:
+    """The Procfile's command for a process type, as a dyno's shell runs it."""
     for line in (PROJECT_ROOT / "Procfile").read_text().splitlines():
         name, _, command = line.partition(":")
         if name.strip() == process_type:
-            words = shlex.split(command)
-            while "=" in words[0]:  # leading environment assignments, like TRUSTED_PROXY_HOPS=1
-                words.pop(0)
-            return [str(Path(sys.executable).parent / words[0]), *words[1:]]
+            return command.strip()
     raise LookupError(f"the Procfile has no {process_type!r} process")
+
+
+def procfile_command(process_type: str) -> list[str]:
+    """The Procfile's command for a process type, with the program taken from this virtualenv: the tests run
+    exactly what is deployed."""
+    words = shlex.split(procfile_line(process_type))
+    while "=" in words[0]:  # leading environment assignments, like TRUSTED_PROXY_HOPS=1
+        words.pop(0)
+    return [str(Path(sys.executable).parent / words[0]), *words[1:]]
 
 
 def free_port() -> int:

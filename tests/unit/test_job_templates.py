@@ -114,6 +114,35 @@ def test_a_succeeded_job_says_it_is_done() -> None:
     assert "Done. The address is on the newsletter list." in text
 
 
+def test_a_retrying_job_that_waits_for_a_busy_provider_says_so_and_no_failure() -> None:
+    # Given a job whose provider had every slot taken: it waits, its retry budget untouched
+    waiting = "Waiting for the email provider, which takes 10 requests at a time"
+    job = make_job(
+        JobState.RETRYING,
+        attempt=1,
+        step=waiting,
+        waiting_for=waiting,
+        error="All 10 slots for the email provider stayed taken for 5 s.",
+        next_retry_at=int(time.time() * 1000) + 2_000,
+    )
+
+    text = visible_text(render("partials/_job.html", job))
+
+    assert f"{waiting}: this one waits its turn. Nothing went wrong." in text
+    assert "We will try again in 2 s" in text
+    assert "did not go through" not in text
+    assert "Attempt" not in text
+
+
+def test_a_subscription_waiting_for_its_double_opt_in_tells_the_person_to_confirm_from_their_inbox() -> None:
+    step = "Check your inbox and confirm your subscription with the link we sent you"  # tasks/actors/subscribe.py
+    job = make_job(JobState.SUCCEEDED, progress=100, step=step)
+
+    text = visible_text(render("partials/_job.html", job))
+
+    assert "Done. Check your inbox and confirm your subscription with the link we sent you." in text
+
+
 def test_a_failed_job_shows_why_in_words() -> None:
     job = make_job(JobState.FAILED, attempt=6, error="The email provider refused the address: j***@example.com.")
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
 from handoff.settings import Settings
+from tests.support.production import COMPLETE_PRODUCTION_ENVIRONMENT
 from tests.unit.markup import elements, visible_text
 from webapp.csrf import CsrfGuard
 from webapp.error_pages import install_error_pages
@@ -191,7 +192,8 @@ def test_the_open_operator_is_the_documented_one() -> None:
 
 
 def test_in_production_without_an_issuer_the_console_is_off_not_open() -> None:
-    settings = Settings(environment="production", secret_key=SECRET, metrics_token="token", ops_console="off")
+    production = {name.lower(): value for name, value in COMPLETE_PRODUCTION_ENVIRONMENT.items()}
+    settings = Settings(**{**production, "ops_console": "off", "oidc_issuer_url": None})  # type: ignore[arg-type]
     with TestClient(app_with(settings), follow_redirects=False) as client:
         response = client.get("/guarded")
 

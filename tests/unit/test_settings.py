@@ -7,9 +7,11 @@ import redis
 from pydantic import SecretStr, ValidationError
 
 from handoff.liveness import HEARTBEAT_INTERVAL_S, STALE_AFTER_S
-from handoff.settings import EMBEDDED_REDIS_URL, Settings
+from handoff.settings import DEVELOPMENT_STRIPE_WEBHOOK_SECRET, EMBEDDED_REDIS_URL, Settings, refusal
 from sandbox.settings import SandboxSettings
 from tasks.middleware.worker_heartbeat import WorkerHeartbeat
+from tests.support.processes import PROJECT_ROOT
+from tests.support.production import COMPLETE_PRODUCTION_ENVIRONMENT
 
 
 @pytest.fixture(autouse=True)
@@ -41,16 +43,7 @@ def test_production_without_a_secret_key_is_refused(monkeypatch: pytest.MonkeyPa
 
 def production(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
     """A complete production environment, less or more what the test says."""
-    complete = {
-        "ENVIRONMENT": "production",
-        "SECRET_KEY": "a-long-random-production-secret",
-        "METRICS_TOKEN": "a-metrics-token",
-        "OIDC_ISSUER_URL": "https://sign-in.example.com",
-        "OIDC_CLIENT_ID": "handoff",
-        "OIDC_CLIENT_SECRET": "a-client-secret",
-        "OPS_ALLOWED_EMAILS": "ops@example.com",
-    }
-    for name, value in {**complete, **overrides}.items():
+    for name, value in {**COMPLETE_PRODUCTION_ENVIRONMENT, **overrides}.items():
         if value is None or value == "<unset>":
             monkeypatch.delenv(name, raising=False)
         else:
@@ -88,6 +81,48 @@ def test_production_without_sign_in_names_every_missing_setting_at_once(monkeypa
         assert name in message
     assert "OIDC_CLIENT_ID" not in message
     assert "OPS_CONSOLE=off" in message
+
+
+def test_production_names_every_development_fallback_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", DEVELOPMENT_STRIPE_WEBHOOK_SECRET)
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    for name in (
+        "SECRET_KEY",
+        "REDIS_URL",
+        "MAILCHIMP_API_KEY",
+        "MAILCHIMP_LIST_ID",
+        "FULFILMENT_API_KEY",
+        "FULFILMENT_BASE_URL",
+        "METRICS_TOKEN",
+        "OIDC_ISSUER_URL",
+        "STRIPE_WEBHOOK_SECRET",
+    ):
+        assert name in str(refused.value)
+
+
+def test_the_refusal_is_one_line_naming_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch, MAILCHIMP_LIST_ID="<unset>", PORT="eighty")
+
+    message = refusal()
+
+    assert message.count("\n") == 0
+    assert message.startswith("Handoff refuses to start: PORT: ")
+    assert "MAILCHIMP_LIST_ID is required" in message
+    assert "eighty" not in message  # a refused value may be a secret
+
+
+def test_a_complete_configuration_is_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch)
+
+    assert refusal() == ""
+
+
+def test_make_run_sets_the_development_webhook_secret_that_production_refuses() -> None:
+    assert DEVELOPMENT_STRIPE_WEBHOOK_SECRET in (PROJECT_ROOT / "Makefile").read_text()
 
 
 def test_production_with_the_console_off_needs_no_sign_in(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,6 +182,20 @@ def test_the_mailchimp_url_comes_from_the_data_centre_in_the_api_key() -> None:
     settings = Settings(mailchimp_api_key=SecretStr("0123456789abcdef-us21"))
 
     assert settings.mailchimp_url == "https://us21.api.mailchimp.com"
+
+
+def test_a_real_email_provider_without_a_warehouse_still_needs_the_sandbox() -> None:
+    # Else every paid checkout's fulfilment would retry for 18 minutes against a warehouse that is not there.
+    assert Settings(mailchimp_api_key=SecretStr("0123456789abcdef-us21")).uses_sandbox
+
+
+def test_real_providers_everywhere_need_no_sandbox() -> None:
+    settings = Settings(
+        mailchimp_api_key=SecretStr("0123456789abcdef-us21"),
+        fulfilment_api_key=SecretStr("a-warehouse-key"),
+        fulfilment_base_url="https://warehouse.example.com",
+    )
+
     assert not settings.uses_sandbox
 
 

@@ -1,6 +1,7 @@
 """Prometheus metrics. From Redis, for the whole deployment whichever web process answers: messages ready,
-delayed and dead-lettered per queue, live workers, and job outcomes counted by every worker. From
-prometheus_client, this web process's own CPU, memory and garbage collector."""
+delayed and dead-lettered per queue, live workers, job outcomes counted by every worker, and jobs' queue wait and
+run time histograms (handoff/job_metrics.py). From prometheus_client, this web process's own request latency
+(webapp/request_metrics.py), CPU, memory and garbage collector."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import redis
 from fastapi import APIRouter
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from handoff.job_metrics import QUEUE_WAIT, RUN_TIME, JobHistogram
 from handoff.jobs import parse_counts
 from handoff.keys import JOB_COUNTS_KEY
 from handoff.liveness import STALE_AFTER_S, count_live_workers
@@ -24,6 +26,8 @@ from handoff.queues import QueueReader
 from webapp.deps import QueueReaderDep, RedisDep, SettingsDep
 
 router = APIRouter(tags=["metrics"])
+
+TIMINGS = (QUEUE_WAIT, RUN_TIME)
 
 
 @dataclass
@@ -35,6 +39,8 @@ class DeploymentSnapshot:
     messages: dict[tuple[str, str], int] = field(default_factory=dict)
     workers_alive: int = 0
     job_counts: dict[str, str] = field(default_factory=dict)
+    #: histogram -> its hash's fields
+    timings: dict[JobHistogram, dict[str, str]] = field(default_factory=dict)
 
 
 class DeploymentCollector(Collector):
@@ -64,12 +70,18 @@ class DeploymentCollector(Collector):
         yield workers
         jobs = CounterMetricFamily(
             "handoff_jobs",
-            "Jobs that reached an outcome, by actor: succeeded, failed (dead-lettered), retried (scheduled again).",
+            "Jobs that reached an outcome, by actor: succeeded, failed (gave up on: dead-lettered), retried "
+            "(an attempt failed and another is scheduled).",
             labels=["actor", "outcome"],
         )
         for actor, outcome, count in sorted(parse_counts(snapshot.job_counts)):
             jobs.add_metric([actor, outcome], count)
         yield jobs
+        for histogram, fields in snapshot.timings.items():
+            family = HistogramMetricFamily(histogram.name, histogram.help, labels=["actor"])
+            for series in histogram.render(fields):
+                family.add_metric([series.actor], series.buckets, series.sum_s)
+            yield family
 
 
 async def read_snapshot(redis_client: redis.asyncio.Redis, queues: QueueReader) -> DeploymentSnapshot:
@@ -78,10 +90,12 @@ async def read_snapshot(redis_client: redis.asyncio.Redis, queues: QueueReader) 
         async with redis_client.pipeline(transaction=False) as pipe:
             count_live_workers(pipe)
             pipe.hgetall(JOB_COUNTS_KEY)
-            workers_alive, job_counts = await pipe.execute()
+            for histogram in TIMINGS:
+                pipe.hgetall(histogram.key)
+            workers_alive, job_counts, *timings = await pipe.execute()
     except redis.RedisError:
         return DeploymentSnapshot()
-    return DeploymentSnapshot(True, messages, int(workers_alive), job_counts)
+    return DeploymentSnapshot(True, messages, int(workers_alive), job_counts, dict(zip(TIMINGS, timings, strict=True)))
 
 
 @router.get("/metrics")
