@@ -227,6 +227,11 @@ class Settings(BaseSettings):
         return self.environment == "development"
 
     @property
+    def sandbox_only(self) -> bool:
+        """Whether every provider is the bundled sandbox, so that nothing made up can reach a real account."""
+        return self.mailchimp_url == self.sandbox_url and self.fulfilment_url == self.sandbox_url
+
+    @property
     def uses_sandbox(self) -> bool:
         """Whether any provider falls back to the bundled sandbox (`make run` then starts it)."""
         return (

@@ -27,7 +27,7 @@ def test_development_needs_no_configuration_at_all() -> None:
     assert settings.environment == "development"
     assert settings.redis_url == EMBEDDED_REDIS_URL
     assert len(settings.secret_key.get_secret_value()) >= 32
-    assert settings.uses_sandbox
+    assert settings.uses_sandbox and settings.sandbox_only
 
 
 def test_each_development_process_gets_its_own_random_secret() -> None:
@@ -186,7 +186,10 @@ def test_the_mailchimp_url_comes_from_the_data_centre_in_the_api_key() -> None:
 
 def test_a_real_email_provider_without_a_warehouse_still_needs_the_sandbox() -> None:
     # Else every paid checkout's fulfilment would retry for 18 minutes against a warehouse that is not there.
-    assert Settings(mailchimp_api_key=SecretStr("0123456789abcdef-us21")).uses_sandbox
+    settings = Settings(mailchimp_api_key=SecretStr("0123456789abcdef-us21"))
+
+    assert settings.uses_sandbox
+    assert not settings.sandbox_only  # so no test webhook's made-up customer reaches the real list
 
 
 def test_real_providers_everywhere_need_no_sandbox() -> None:

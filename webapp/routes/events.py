@@ -29,8 +29,9 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 
 def _can_send_test_events(settings: Settings) -> bool:
-    """Development only: a validly signed event on demand is a development convenience, never a production one."""
-    return settings.is_development and settings.uses_sandbox and settings.stripe_webhook_secret is not None
+    """Development only, and only while every provider is the sandbox: a validly signed event on demand is a
+    development convenience, and its made-up customer must never reach a real email list or warehouse."""
+    return settings.is_development and settings.sandbox_only and settings.stripe_webhook_secret is not None
 
 
 @router.get("")
