@@ -12,26 +12,11 @@ import pytest
 
 from tests.support.client import HandoffClient, job_id_of, state_of, unique_email
 from tests.support.processes import PROJECT_ROOT, free_port, procfile_command, procfile_line, start, stop, wait_until
-from tests.support.production import COMPLETE_PRODUCTION_ENVIRONMENT
+from tests.support.production import COMPLETE_PRODUCTION_ENVIRONMENT, EVERY_SETTING_PRODUCTION_ASKS_FOR
 from tests.support.services import BIN, RedisServer, SandboxProvider, start_redis, start_web
 from tests.support.tls_proxy import TlsProxy
 
 pytestmark = pytest.mark.integration
-
-#: What production asks for and a bare `ENVIRONMENT=production` lacks.
-EVERY_MISSING_SETTING = (
-    "SECRET_KEY",
-    "REDIS_URL",
-    "MAILCHIMP_API_KEY",
-    "MAILCHIMP_LIST_ID",
-    "FULFILMENT_API_KEY",
-    "FULFILMENT_BASE_URL",
-    "METRICS_TOKEN",
-    "OIDC_ISSUER_URL",
-    "OIDC_CLIENT_ID",
-    "OIDC_CLIENT_SECRET",
-    "OPS_ALLOWED_EMAILS",
-)
 
 
 def run_procfile_process(process_type: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -55,7 +40,7 @@ def test_every_process_refuses_a_bare_production_environment_in_one_line(process
     output = finished.stdout + finished.stderr
     refusals = [line for line in output.splitlines() if line.startswith("Handoff refuses to start:")]
     assert len(refusals) == 1, output
-    for name in EVERY_MISSING_SETTING:
+    for name in EVERY_SETTING_PRODUCTION_ASKS_FOR:
         assert name in refusals[0]
     assert "Traceback" not in output
 

@@ -16,3 +16,6 @@ COMPLETE_PRODUCTION_ENVIRONMENT = {
     "OIDC_CLIENT_SECRET": "a-client-secret",
     "OPS_ALLOWED_EMAILS": "ops@example.com",
 }
+
+#: What a bare `ENVIRONMENT=production` lacks: every one of them is named when production refuses to start.
+EVERY_SETTING_PRODUCTION_ASKS_FOR = tuple(name for name in COMPLETE_PRODUCTION_ENVIRONMENT if name != "ENVIRONMENT")

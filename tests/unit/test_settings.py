@@ -11,7 +11,7 @@ from handoff.settings import DEVELOPMENT_STRIPE_WEBHOOK_SECRET, EMBEDDED_REDIS_U
 from sandbox.settings import SandboxSettings
 from tasks.middleware.worker_heartbeat import WorkerHeartbeat
 from tests.support.processes import PROJECT_ROOT
-from tests.support.production import COMPLETE_PRODUCTION_ENVIRONMENT
+from tests.support.production import COMPLETE_PRODUCTION_ENVIRONMENT, EVERY_SETTING_PRODUCTION_ASKS_FOR
 
 
 @pytest.fixture(autouse=True)
@@ -90,17 +90,7 @@ def test_production_names_every_development_fallback_at_once(monkeypatch: pytest
     with pytest.raises(ValidationError) as refused:
         Settings()
 
-    for name in (
-        "SECRET_KEY",
-        "REDIS_URL",
-        "MAILCHIMP_API_KEY",
-        "MAILCHIMP_LIST_ID",
-        "FULFILMENT_API_KEY",
-        "FULFILMENT_BASE_URL",
-        "METRICS_TOKEN",
-        "OIDC_ISSUER_URL",
-        "STRIPE_WEBHOOK_SECRET",
-    ):
+    for name in (*EVERY_SETTING_PRODUCTION_ASKS_FOR, "STRIPE_WEBHOOK_SECRET"):
         assert name in str(refused.value)
 
 
