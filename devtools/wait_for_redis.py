@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import sys
 import time
-from urllib.parse import urlsplit
 
 import redis
 
+from handoff.redis_connections import tls_options, without_password
 from handoff.settings import settings
 
 
-def without_password(url: str) -> str:
-    """The URL as it may be printed: a managed Redis puts its password in REDIS_URL (`redis://:secret@host`)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
-
-
 def main(url: str = settings.redis_url, timeout_s: float = 30.0) -> int:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, **tls_options(settings))
     deadline = time.monotonic() + timeout_s
     while True:
         try:

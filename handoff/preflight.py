@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import ssl
 import sys
-from urllib.parse import urlsplit
 
 import redis
 
-from handoff.redis_connections import tls_options
+from handoff.redis_connections import tls_options, without_password
 from handoff.settings import Settings, load_settings
 
 #: A release must not hang: Heroku waits for it, and a deploy with it.
 CONNECT_TIMEOUT_S = 5.0
 
 
-def where(url: str) -> str:
-    """REDIS_URL without its password: scheme, host and port, fit for a log."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 6379}" if parts.hostname else parts.scheme
-
-
 def check_redis(config: Settings) -> str:
     """'' when Redis answers a PING, else why not, in words an operator can act on."""
+    where = without_password(config.redis_url)
     client = redis.Redis.from_url(
         config.redis_url,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
@@ -38,14 +32,14 @@ def check_redis(config: Settings) -> str:
     except redis.ConnectionError as error:
         if isinstance(error.__context__, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(error):
             return (
-                f"Redis at {where(config.redis_url)} has a certificate that cannot be verified: "
+                f"Redis at {where} has a certificate that cannot be verified: "
                 "set REDIS_TLS_VERIFY=false for a provider with self-signed certificates, such as Heroku Redis"
             )
-        return f"Redis at {where(config.redis_url)} could not be reached ({error})"
+        return f"Redis at {where} could not be reached ({error})"
     except redis.TimeoutError:
-        return f"Redis at {where(config.redis_url)} did not answer within {CONNECT_TIMEOUT_S:.0f} s"
+        return f"Redis at {where} did not answer within {CONNECT_TIMEOUT_S:.0f} s"
     except redis.RedisError as error:  # e.g. a wrong password, which the error does not repeat
-        return f"Redis at {where(config.redis_url)} refused us: {error}"
+        return f"Redis at {where} refused us: {error}"
     finally:
         client.close()
     return ""
@@ -54,10 +48,11 @@ def check_redis(config: Settings) -> str:
 def main() -> int:
     config = load_settings()
     problem = check_redis(config)
+    where = without_password(config.redis_url)
     if problem:
         sys.stderr.write(f"Handoff refuses to release: {problem}.\n")
         return 1
-    sys.stdout.write(f"Handoff is ready to release: configuration complete, Redis at {where(config.redis_url)}.\n")
+    sys.stdout.write(f"Handoff is ready to release: configuration complete, Redis at {where}.\n")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from handoff.settings import Settings
 
@@ -13,3 +14,13 @@ def tls_options(config: Settings) -> dict[str, Any]:
     if config.redis_url.startswith("rediss://") and not config.redis_tls_verify:
         return {"ssl_cert_reqs": "none", "ssl_check_hostname": False}
     return {}
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be printed: a managed Redis puts its password in REDIS_URL (`redis://:secret@host`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()

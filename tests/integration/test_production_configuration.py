@@ -61,7 +61,7 @@ def test_release_refuses_a_redis_that_does_not_answer_without_showing_its_passwo
     finished = run_procfile_process("release", {**COMPLETE_PRODUCTION_ENVIRONMENT, "REDIS_URL": url})
 
     assert finished.returncode == 1
-    assert "Handoff refuses to release: Redis at redis://127.0.0.1:" in finished.stderr
+    assert "Handoff refuses to release: Redis at redis://:***@127.0.0.1:" in finished.stderr
     assert "a-redis-password" not in finished.stdout + finished.stderr
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.wait_for_redis import main, without_password
+from devtools.wait_for_redis import main
+from handoff.redis_connections import without_password
 from tests.support.processes import free_port
 
 
