@@ -66,6 +66,9 @@ class JobStateMiddleware(Middleware):
         #: message id -> run id of the attempt a thread is making
         self._runs: dict[str, str] = {}
         self._runs_lock = threading.Lock()
+        #: Messages whose failure is counted and whose nack has not gone through yet: Dramatiq emits before_nack
+        #: again each time it retries a nack that Redis did not take, and a job fails once.
+        self._nacking: set[str] = set()
 
     @property
     def actor_options(self) -> set[str]:
@@ -171,6 +174,9 @@ class JobStateMiddleware(Middleware):
     def before_nack(self, broker: Broker, message: MessageProxy) -> None:
         # Dramatiq gave up: the message goes to the dead-letter queue. The reason was recorded by
         # after_process_message or after_skip_message.
+        with self._runs_lock:
+            counted = message.message_id in self._nacking
+            self._nacking.add(message.message_id)
         self.store.update(
             message.message_id,
             {
@@ -180,12 +186,14 @@ class JobStateMiddleware(Middleware):
                 "failed_at": now_ms(),
                 "queue": message.queue_name.removesuffix(".DQ"),
             },
-            count=count_field(message.actor_name, "failed"),
+            count="" if counted else count_field(message.actor_name, "failed"),
             index=index_entry(message),
         )
         self.store.flush()
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
+        with self._runs_lock:
+            self._nacking.discard(message.message_id)
         # Only now is the message in the dead-letter queue: from here on an operator may send it back.
         self.store.update(message.message_id, {"dead_letter": dead_letter_of(message)})
         self.store.flush()

@@ -18,7 +18,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
-from handoff.jobs import JobFields
+from handoff.jobs import JobFields, count_field
 from handoff.masking import mask_email
 from tasks.job_state.middleware import JobStateMiddleware
 from tasks.job_state.progress import report_progress
@@ -416,3 +416,21 @@ def test_a_dead_lettered_job_records_when_it_died_and_where_its_dead_letter_is(
     assert failed["dead_letter"] == job_id  # the stub broker has no Redis id: the message id stands in
     assert before <= int(failed["failed_at"]) <= int(time.time() * 1000)
     assert store.indexed[job_id][1] == "failed"
+
+
+def test_a_nack_that_dramatiq_retries_counts_the_failure_once(stub_broker: StubBroker, store: RecordingStore) -> None:
+    # Given a message Dramatiq has given up on
+    @dramatiq.actor(broker=stub_broker)
+    def subscribe() -> None: ...
+
+    message = dramatiq.broker.MessageProxy(subscribe.message())
+    middleware = next(m for m in stub_broker.middleware if isinstance(m, JobStateMiddleware))
+
+    # When its nack fails on a lost connection and Dramatiq emits before_nack again for each try, then succeeds
+    middleware.before_nack(stub_broker, message)
+    middleware.before_nack(stub_broker, message)
+    middleware.after_nack(stub_broker, message)
+
+    # Then the job is failed, and counted as failed once
+    assert store.jobs[message.message_id]["state"] == "failed"
+    assert store.counts == {count_field("subscribe", "failed"): 1}
