@@ -3,15 +3,15 @@
 
 No personal data reaches Sentry: `send_default_pii` is off (no cookies, no client address, sensitive headers
 filtered), stack frames carry no local variables (they hold a job's arguments), no request body and no Dramatiq
-message is attached, and every string of an event and of a breadcrumb goes through `mask_emails_in`.
+message is attached, and every string of an event and of a breadcrumb goes through `mask_emails_within`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
-from handoff.masking import mask_emails_in
+from handoff.masking import mask_emails_within
 from handoff.settings import Settings
 
 if TYPE_CHECKING:
@@ -72,19 +72,8 @@ def scrub_event(event: Event, hint: Hint) -> Event | None:
         request.pop("cookies", None)
     # The Dramatiq integration attaches the whole message, arguments included (max_request_body_size drops it too).
     event.get("contexts", {}).get("dramatiq", {}).pop("data", None)
-    return cast("Event", masked(event))
+    return cast("Event", mask_emails_within(event))
 
 
 def scrub_breadcrumb(crumb: Breadcrumb, hint: BreadcrumbHint) -> Breadcrumb | None:
-    return cast("Breadcrumb", masked(crumb))
-
-
-def masked(value: Any) -> Any:
-    """`value` with every email address in its strings masked, through nested dicts, lists and tuples."""
-    if isinstance(value, str):
-        return mask_emails_in(value)
-    if isinstance(value, dict):
-        return {masked(key): masked(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [masked(item) for item in value]
-    return value
+    return cast("Breadcrumb", mask_emails_within(crumb))

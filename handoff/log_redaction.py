@@ -20,7 +20,7 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from structlog.typing import EventDict, WrappedLogger
 
-from handoff.masking import mask_emails_in
+from handoff.masking import mask_emails_within
 
 #: Records made by code in this folder are Dramatiq's own.
 _DRAMATIQ_CODE = f"{Path(dramatiq.__file__).parent}{os.sep}"
@@ -66,14 +66,5 @@ def _safe(value: object, dramatiqs_own: bool) -> object:
 
 def mask_personal_data(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Masks every email address in the event's text fields (`event`, `exception`, anything bound)."""
-    return {key: _masked(value) for key, value in event_dict.items()}
-
-
-def _masked(value: object) -> object:
-    if isinstance(value, str):
-        return mask_emails_in(value)
-    if isinstance(value, Mapping):
-        return {key: _masked(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(item) for item in value]
-    return value
+    masked: EventDict = mask_emails_within(event_dict)
+    return masked

@@ -7,6 +7,8 @@ holds an `@` (or a URL-encoded `%40`) does it look further, each character a bou
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 # What ends a run: spaces and the markup and punctuation that surround an address in prose or HTML. Any other
 # character may be part of a local part a validator accepts (unicode, apostrophes, +tags).
@@ -62,3 +64,15 @@ def _local_part_start(piece: str, at_sign: str) -> int:
     if at_sign == "@":
         return 0
     return max(piece.rfind(mark) for mark in _URL_PUNCTUATION) + 1
+
+
+def mask_emails_within(value: Any) -> Any:
+    """`value` with every email address in its strings masked, through nested mappings (keys too), lists and tuples
+    (which come back as lists): a log line's fields, a Sentry event."""
+    if isinstance(value, str):
+        return mask_emails_in(value)
+    if isinstance(value, Mapping):
+        return {mask_emails_within(key): mask_emails_within(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_emails_within(item) for item in value]
+    return value

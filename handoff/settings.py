@@ -270,31 +270,27 @@ def problems_in(error: ValidationError) -> list[str]:
     return problems
 
 
-def refusal() -> str:
-    """'' when the environment makes valid settings, else one line naming every problem in it."""
-    try:
-        Settings()
-    except ValidationError as error:
-        problems = problems_in(error)
-        invalid = {str(detail["loc"][0]) for detail in error.errors() if detail["loc"]}
-        if invalid:
-            # A field error stops pydantic before the production checks: run them again with those fields at their
-            # defaults, given explicitly so they count as set and are named only once.
-            defaults = {name: Settings.model_fields[name].get_default(call_default_factory=True) for name in invalid}
-            try:
-                Settings(**defaults)
-            except ValidationError as more:
-                problems += [problem for problem in problems_in(more) if problem not in problems]
-        return "Handoff refuses to start: " + "; ".join(problems) + "."
-    return ""
+def refusal(error: ValidationError) -> str:
+    """One line naming every problem of the environment Settings refused with `error`."""
+    problems = problems_in(error)
+    invalid = {str(detail["loc"][0]) for detail in error.errors() if detail["loc"]}
+    if invalid:
+        # A field error stops pydantic before the production checks: run them again with those fields at their
+        # defaults, given explicitly so they count as set and are named only once.
+        defaults = {name: Settings.model_fields[name].get_default(call_default_factory=True) for name in invalid}
+        try:
+            Settings(**defaults)
+        except ValidationError as more:
+            problems += [problem for problem in problems_in(more) if problem not in problems]
+    return "Handoff refuses to start: " + "; ".join(problems) + "."
 
 
 def load_settings() -> Settings:
     """The settings, or exit with one line naming every problem: no traceback for an operator to read through."""
     try:
         return Settings()
-    except ValidationError:
-        sys.stderr.write(refusal() + "\n")
+    except ValidationError as error:
+        sys.stderr.write(refusal(error) + "\n")
         sys.stderr.flush()
         raise SystemExit(3) from None
 

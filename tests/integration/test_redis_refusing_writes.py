@@ -26,6 +26,8 @@ from handoff.dramatiq_internals import REDIS_MESSAGE_ID, unacked_key
 from handoff.keys import JOB_COUNTS_KEY, attempts_key, job_key
 from tasks.brokers.redis import ReclaimingConsumer, ReclaimingRedisBroker
 from tasks.job_state.store import IndexEntry, RedisJobStore
+from tests.integration.test_reclaiming_broker import consumer as consumer_of
+from tests.integration.test_reclaiming_broker import next_message
 from tests.support.processes import free_port, stop, wait_until
 from tests.support.services import RedisServer, start_redis
 
@@ -104,14 +106,7 @@ def send(broker: ReclaimingRedisBroker) -> dramatiq.Message[Any]:
 
 
 def consumer(broker: ReclaimingRedisBroker) -> ReclaimingConsumer:
-    consumer = broker.consume(QUEUE, prefetch=1, timeout=100)
-    assert isinstance(consumer, ReclaimingConsumer)
-    return consumer
-
-
-def next_message(consumer: ReclaimingConsumer) -> dramatiq.MessageProxy | None:
-    consumer.reclaim_at = 0.0  # do not wait for the next reclaim round
-    return next(consumer)
+    return consumer_of(broker, QUEUE)
 
 
 def queued_ids(admin: redis.Redis, broker: ReclaimingRedisBroker) -> list[str]:

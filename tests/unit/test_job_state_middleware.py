@@ -113,15 +113,9 @@ def store() -> RecordingStore:
     return RecordingStore()
 
 
-@pytest.fixture
-def stub_broker(store: RecordingStore) -> Iterator[StubBroker]:
-    broker = StubBroker(
-        middleware=[
-            Retries(max_retries=MAX_RETRIES, min_backoff=10, max_backoff=MAX_BACKOFF_MS),
-            CurrentMessage(),
-            JobStateMiddleware(store=store),
-        ]
-    )
+def job_state_broker(retries: Retries, store: RecordingStore) -> Iterator[StubBroker]:
+    """A StubBroker with `retries` and the job state middleware, the global broker while it lasts."""
+    broker = StubBroker(middleware=[retries, CurrentMessage(), JobStateMiddleware(store=store)])
     broker.emit_after("process_boot")
     # report_progress finds the middleware through the global broker.
     previous = dramatiq.broker.global_broker
@@ -131,12 +125,21 @@ def stub_broker(store: RecordingStore) -> Iterator[StubBroker]:
     broker.close()
 
 
-@pytest.fixture
-def worker(stub_broker: StubBroker) -> Iterator[dramatiq.Worker]:
-    worker = dramatiq.Worker(stub_broker, worker_timeout=100, worker_threads=2)
+def running_worker(broker: StubBroker) -> Iterator[dramatiq.Worker]:
+    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=2)
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def stub_broker(store: RecordingStore) -> Iterator[StubBroker]:
+    yield from job_state_broker(Retries(max_retries=MAX_RETRIES, min_backoff=10, max_backoff=MAX_BACKOFF_MS), store)
+
+
+@pytest.fixture
+def worker(stub_broker: StubBroker) -> Iterator[dramatiq.Worker]:
+    yield from running_worker(stub_broker)
 
 
 def run_to_the_end(

@@ -13,13 +13,17 @@ import dramatiq
 import dramatiq.broker
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
 
-from tasks.job_state.middleware import JobStateMiddleware
 from tasks.middleware.durable_retries import DurableRetries
 from tasks.provider_retry import ProviderBusy
 from tasks.providers.errors import TransientError
-from tests.unit.test_job_state_middleware import FLUSHED, RecordingStore, run_to_the_end
+from tests.unit.test_job_state_middleware import (
+    FLUSHED,
+    RecordingStore,
+    job_state_broker,
+    run_to_the_end,
+    running_worker,
+)
 
 MAX_RETRIES = 2
 WAITING = "Waiting for the email provider, which takes 10 requests at a time"
@@ -36,27 +40,12 @@ def store() -> RecordingStore:
 
 @pytest.fixture
 def stub_broker(store: RecordingStore) -> Iterator[StubBroker]:
-    broker = StubBroker(
-        middleware=[
-            DurableRetries(max_retries=MAX_RETRIES, min_backoff=10, max_backoff=50),
-            CurrentMessage(),
-            JobStateMiddleware(store=store),
-        ]
-    )
-    broker.emit_after("process_boot")
-    previous = dramatiq.broker.global_broker
-    dramatiq.set_broker(broker)
-    yield broker
-    dramatiq.broker.global_broker = previous
-    broker.close()
+    yield from job_state_broker(DurableRetries(max_retries=MAX_RETRIES, min_backoff=10, max_backoff=50), store)
 
 
 @pytest.fixture
 def worker(stub_broker: StubBroker) -> Iterator[dramatiq.Worker]:
-    worker = dramatiq.Worker(stub_broker, worker_timeout=100, worker_threads=2)
-    worker.start()
-    yield worker
-    worker.stop()
+    yield from running_worker(stub_broker)
 
 
 def test_a_job_that_meets_a_busy_provider_more_often_than_its_retry_budget_still_succeeds(
